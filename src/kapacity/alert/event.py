@@ -1,0 +1,139 @@
+"""The alert data every handler receives, and its Kapacitor JSON body.
+
+Field order and shapes follow Kapacitor's ``alert.Data`` (see
+shared/reference/kapacitor-compat.md §2); handlers must not reorder them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kapacity.alert.gojson import encode, go_string
+from kapacity.gotypes import Duration, Level, Time
+
+
+@dataclass(slots=True)
+class Series:
+    """One row set of a result: Kapacitor's ``models.Row``.
+
+    ``values`` rows hold plain Python values; the ``time`` column holds a :class:`Time`.
+    """
+
+    name: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)
+    values: list[list[Any]] = field(default_factory=list)
+
+    # Capitalised accessors: templates say ``.Name``, ``.Tags``, ``.Columns``, ``.Values``.
+    @property
+    def Name(self) -> str:  # noqa: N802
+        return self.name
+
+    @property
+    def Tags(self) -> dict[str, str]:  # noqa: N802
+        return self.tags
+
+    @property
+    def Columns(self) -> list[str]:  # noqa: N802
+        return self.columns
+
+    @property
+    def Values(self) -> list[list[Any]]:  # noqa: N802
+        return self.values
+
+    def to_json(self) -> str:
+        parts = []
+        if self.name:
+            parts.append('"name":' + go_string(self.name))
+        if self.tags:
+            parts.append('"tags":' + encode(self.tags))
+        if self.columns:
+            parts.append('"columns":' + encode(self.columns))
+        if self.values:
+            parts.append('"values":' + encode(self.values))
+        return "{" + ",".join(parts) + "}"
+
+
+@dataclass(slots=True)
+class Result:
+    """Kapacitor's ``models.Result``: the data that triggered an alert."""
+
+    series: list[Series] = field(default_factory=list)
+
+    @property
+    def Series(self) -> list[Series]:  # noqa: N802
+        return self.series
+
+    def to_json(self) -> str:
+        # Go encodes a nil slice as null; Kapacitor's alerts always carry a non-nil one.
+        return '{"series":[' + ",".join(s.to_json() for s in self.series) + "]}"
+
+
+@dataclass(slots=True)
+class AlertData:
+    """What an alert handler is given: Kapacitor's ``alert.Data``."""
+
+    id: str
+    message: str
+    details: str
+    time: Time
+    duration: Duration
+    level: Level
+    data: Result
+    previous_level: Level = Level.OK
+    recoverable: bool = True
+
+    # Template field names, as in Kapacitor's Go struct.
+    @property
+    def ID(self) -> str:  # noqa: N802
+        return self.id
+
+    @property
+    def Message(self) -> str:  # noqa: N802
+        return self.message
+
+    @property
+    def Details(self) -> str:  # noqa: N802
+        return self.details
+
+    @property
+    def Time(self) -> Time:  # noqa: N802
+        return self.time
+
+    @property
+    def Duration(self) -> Duration:  # noqa: N802
+        return self.duration
+
+    @property
+    def Level(self) -> Level:  # noqa: N802
+        return self.level
+
+    @property
+    def Data(self) -> Result:  # noqa: N802
+        return self.data
+
+    @property
+    def PreviousLevel(self) -> Level:  # noqa: N802
+        return self.previous_level
+
+    @property
+    def Recoverable(self) -> bool:  # noqa: N802
+        return self.recoverable
+
+
+def encode_alert_json(alert: AlertData) -> bytes:
+    """The Kafka message value Kapacitor writes when no template is set: one JSON line + ``\\n``."""
+    text = (
+        '{"id":' + go_string(alert.id)
+        + ',"message":' + go_string(alert.message)
+        + ',"details":' + go_string(alert.details)
+        + ',"time":"' + alert.time.rfc3339nano() + '"'
+        + ',"duration":' + str(alert.duration.ns)
+        + ',"level":"' + alert.level.name + '"'
+        + ',"data":' + alert.data.to_json()
+        + ',"previousLevel":"' + alert.previous_level.name + '"'
+        + ',"recoverable":' + ("true" if alert.recoverable else "false")
+        + "}\n"
+    )
+    return text.encode("utf-8")

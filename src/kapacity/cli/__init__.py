@@ -1,0 +1,1 @@
+"""The ``kapacity`` command line."""

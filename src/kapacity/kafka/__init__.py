@@ -1,0 +1,1 @@
+"""Kafka plumbing: partitioners, client-config translation, producers, admin, dev brokers."""
