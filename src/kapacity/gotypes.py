@@ -81,6 +81,67 @@ class Time:
     def __str__(self) -> str:
         return self.String()
 
+    # Further Go methods templates call (``.Time.Format "15:04"``, ``.Time.Year``); all UTC.
+    def Format(self, layout: str) -> str:  # noqa: N802
+        """Go's ``Time.Format`` with a reference-time layout, e.g. ``"2006-01-02T15:04:05Z07:00"``."""
+        from kapacity.gotmpl.timefmt import format_time
+
+        return format_time(self.ns, layout)
+
+    def UTC(self) -> Time:  # noqa: N802
+        return self
+
+    def Year(self) -> int:  # noqa: N802
+        return self._fields().year
+
+    def Month(self) -> int:  # noqa: N802
+        """A ``time.Month``: compares as 1..12, prints as ``January``."""
+        from kapacity.gotmpl.timefmt import Month
+
+        return Month(self._fields().month)
+
+    def Day(self) -> int:  # noqa: N802
+        return self._fields().day
+
+    def Hour(self) -> int:  # noqa: N802
+        return self._fields().hour
+
+    def Minute(self) -> int:  # noqa: N802
+        return self._fields().minute
+
+    def Second(self) -> int:  # noqa: N802
+        return self._fields().second
+
+    def Nanosecond(self) -> int:  # noqa: N802
+        return self.ns % NANOS_PER_SECOND
+
+    def Weekday(self) -> int:  # noqa: N802
+        """A ``time.Weekday`` (Sunday = 0), printing as ``Monday``."""
+        from kapacity.gotmpl.timefmt import Weekday
+
+        return Weekday((self._fields().weekday() + 1) % 7)
+
+    def YearDay(self) -> int:  # noqa: N802
+        return self._fields().timetuple().tm_yday
+
+    def Add(self, d: Duration) -> Time:  # noqa: N802
+        return Time(self.ns + d.ns)
+
+    def Sub(self, other: Time) -> Duration:  # noqa: N802
+        return Duration(self.ns - other.ns)
+
+    def Before(self, other: Time) -> bool:  # noqa: N802
+        return self.ns < other.ns
+
+    def After(self, other: Time) -> bool:  # noqa: N802
+        return self.ns > other.ns
+
+    def Equal(self, other: Time) -> bool:  # noqa: N802
+        return self.ns == other.ns
+
+    def _fields(self) -> _dt.datetime:
+        return _EPOCH + _dt.timedelta(seconds=self.ns // NANOS_PER_SECOND)
+
 
 _UNITS = ((3_600 * NANOS_PER_SECOND, "h"), (60 * NANOS_PER_SECOND, "m"))
 

@@ -60,7 +60,10 @@ def go_float(f: float) -> str:
 
 
 def encode(value: Any) -> str:
-    """Encode a value tree (dict, list, str, int, float, bool, None, Time, Duration, Level)."""
+    """Encode a value tree (dict, list, str, int, float, bool, None, Time, Duration, Level).
+
+    Any other object with a ``to_json() -> str`` method is encoded as that text.
+    """
     if value is None:
         return "null"
     if value is True:
@@ -84,4 +87,11 @@ def encode(value: Any) -> str:
         return "{" + ",".join(go_string(str(k)) + ":" + encode(v) for k, v in items) + "}"
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         return "[" + ",".join(encode(v) for v in value) + "]"
+    # Go structs marshal in field order, which a dict would lose: objects that
+    # know their Go JSON (``Series``, ``Result``, ...) provide it as text.
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        text = to_json()
+        if isinstance(text, str):
+            return text
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")

@@ -7,4 +7,13 @@ import click
 
 def register(group: click.Group) -> None:
     """Add every subcommand to ``group``."""
-    del group
+    from kapacity.cli import serve, verbs
+
+    group.add_command(serve.serve)
+    from kapacity.cli.config_cmd import config_group  # `kapacity config check|show`
+
+    group.add_command(config_group)
+    from kapacity.cli.service_tests import service_tests_group  # `kapacity service-tests kafka`
+
+    group.add_command(service_tests_group)
+    verbs.register(group)  # client verbs; keep last: it joins an existing `service-tests` group

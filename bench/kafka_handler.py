@@ -1,0 +1,197 @@
+"""Kafka handler throughput against raw confluent-kafka, in the same run, same settings.
+
+(a) raw: confluent-kafka produces N pre-rendered ~400-byte JSON messages (keys = alert IDs)
+    and waits until every one is acknowledged (a counting delivery callback);
+(b) handler: kapacity's KafkaHandler gets N AlertData (JSON rendering, partitioning,
+    buffering and stats included) and the run ends when all N are acknowledged.
+
+Both use the librdkafka properties kapacity derives from the same ``[[kafka]]`` section
+(batch-size 100, batch-timeout 1s by default: Kapacitor's defaults).
+
+Run: ``.venv/bin/python bench/kafka_handler.py [--n N] [--batch-size B] [--partitions P]``.
+Starts its own Tansu broker unless ``KAPACITY_BENCH_KAFKA=host:port`` names one.
+Prints ``{"n": ..., "raw_msgs_per_s": ..., "handler_msgs_per_s": ..., "ratio": ...}``.
+Never asserts times (benchmarks inform, tests decide).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kapacity.alert.event import AlertData, Result, Series, encode_alert_json
+from kapacity.config import Config, KafkaClusterConfig
+from kapacity.gotypes import Duration, Level, Time
+from kapacity.handlers.kafka import KafkaHandler, ProducerPool, checked_producer_config
+from kapacity.kafka.devbroker import BrokerProcess, start_tansu
+
+#: Distinct alerts cycled through: enough distinct IDs to spread over partitions, few
+#: enough that building them is not what the benchmark measures.
+DISTINCT_ALERTS = 1000
+
+
+def make_alerts(count: int) -> list[AlertData]:
+    out = []
+    for i in range(count):
+        host = f"server-{i:05d}.example.com"
+        out.append(AlertData(
+            id=f"cpu_usage_idle:cpu=cpu-total,host={host}",
+            message=f"CPU idle {host} CRITICAL",
+            details="",
+            time=Time(1_767_225_600_000_000_000 + i * 1_000_000),
+            duration=Duration(90_000_000_000),
+            level=Level.CRITICAL,
+            data=Result([Series(
+                "cpu", {"cpu": "cpu-total", "host": host},
+                ["time", "usage_idle", "usage_user"],
+                [[Time(1_767_225_600_000_000_000 + i * 1_000_000), 4.2, 91.7]],
+            )]),
+            previous_level=Level.WARNING,
+        ))
+    return out
+
+
+def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for fut in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+        fut.result(15)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        t = admin.list_topics(name, timeout=5).topics.get(name)
+        if t is not None and t.error is None and len(t.partitions) == partitions:
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"topic {name} did not appear")
+
+
+def run_raw(conf: dict[str, Any], topic: str, keys: list[bytes], values: list[bytes], n: int) -> float:
+    acked = 0
+    failed = 0
+
+    def report(err: Any, msg: Any) -> None:
+        nonlocal acked, failed
+        if err is None:
+            acked += 1
+        else:
+            failed += 1
+
+    producer = Producer({**conf, "on_delivery": report})
+    m = len(keys)
+    started = time.perf_counter()
+    for i in range(n):
+        while True:
+            try:
+                producer.produce(topic, values[i % m], keys[i % m])
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if i % 1000 == 0:
+            producer.poll(0)
+    while acked + failed < n:
+        producer.flush(1)
+    elapsed = time.perf_counter() - started
+    if failed:
+        print(f"raw: {failed} messages failed", file=sys.stderr)
+    return n / elapsed
+
+
+def run_handler(config: Config, topic: str, alerts: list[AlertData], n: int) -> tuple[float, dict[str, int]]:
+    # The buffer holds the whole run: the benchmark measures throughput, not overflow.
+    pool = ProducerPool(capacity=max(n, 100_000))
+    handler = KafkaHandler.create({"topic": topic}, config, pool)
+    m = len(alerts)
+    handle = handler.handle
+    started = time.perf_counter()
+    for i in range(n):
+        handle(alerts[i % m])
+    while not handler.flush(1):
+        pass
+    elapsed = time.perf_counter() - started
+    stats = handler.stats()
+    pool.close(10)
+    return n / elapsed, stats
+
+
+def run_producer_only(config: Config, topic: str, keys: list[bytes], values: list[bytes], n: int) -> float:
+    """Diagnostic: the handler's producer path with pre-rendered values (no JSON rendering)."""
+    pool = ProducerPool(capacity=max(n, 100_000))
+    handler = KafkaHandler.create({"topic": topic}, config, pool)
+    producer, choose = handler._producer, handler._choose  # noqa: SLF001 - a diagnostic split
+    send = producer.send
+    m = len(keys)
+    started = time.perf_counter()
+    for i in range(n):
+        send(topic, keys[i % m], values[i % m], choose)
+    while not handler.flush(1):
+        pass
+    elapsed = time.perf_counter() - started
+    pool.close(10)
+    return n / elapsed
+
+
+def _render_cost_us(alerts: list[AlertData]) -> float:
+    started = time.perf_counter()
+    for a in alerts:
+        encode_alert_json(a)
+    return (time.perf_counter() - started) / len(alerts) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=int(os.environ.get("KAPACITY_BENCH_N", "200000")))
+    parser.add_argument("--batch-size", type=int, default=100, help="[[kafka]] batch-size")
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+
+    external = os.environ.get("KAPACITY_BENCH_KAFKA", "").strip()
+    broker: BrokerProcess | None = None
+    if external:
+        bootstrap = external
+    else:
+        broker = start_tansu()
+        bootstrap = broker.bootstrap
+    try:
+        cluster = KafkaClusterConfig(enabled=True, id="bench", brokers=[bootstrap], batch_size=args.batch_size)
+        config = Config(kafka=[cluster])
+        conf = checked_producer_config(cluster)
+        alerts = make_alerts(DISTINCT_ALERTS)
+        keys = [a.id.encode() for a in alerts]
+        values = [encode_alert_json(a) for a in alerts]
+        run = uuid.uuid4().hex[:8]
+        raw_topic, handler_topic = f"bench-raw-{run}", f"bench-handler-{run}"
+        send_topic = f"bench-send-{run}"
+        for t in (raw_topic, handler_topic, send_topic):
+            create_topic(bootstrap, t, args.partitions)
+
+        raw_rate = run_raw(conf, raw_topic, keys, values, args.n)
+        handler_rate, stats = run_handler(config, handler_topic, alerts, args.n)
+        send_rate = run_producer_only(config, send_topic, keys, values, args.n)
+        render_us = _render_cost_us(alerts)
+        print(
+            f"message size ~{sum(map(len, values)) // len(values)} B, stats {stats}, "
+            f"producer path without rendering {send_rate:.0f} msg/s, "
+            f"encode_alert_json {render_us:.1f} us/alert, "
+            f"broker {'external ' + bootstrap if external else 'tansu (started here)'}",
+            file=sys.stderr,
+        )
+        print(json.dumps({
+            "n": args.n,
+            "raw_msgs_per_s": round(raw_rate),
+            "handler_msgs_per_s": round(handler_rate),
+            "ratio": round(handler_rate / raw_rate, 3),
+        }))
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""``kapacity serve``: run the server (see :mod:`kapacity.server.runner`)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("serve")
+@click.option("--config", "-config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="config file (TOML or YAML); embedded defaults without one")
+@click.option("--dev-kafka", is_flag=True,
+              help="with no [[kafka]] cluster configured, start a local Tansu broker as cluster 'dev'")
+def serve(config_path: str | None, dev_kafka: bool) -> None:
+    """Run kapacity: the Kapacitor-compatible HTTP API on [http] bind-address (:9092)."""
+    from kapacity.config import ConfigError, load_config
+    from kapacity.config.model import Config
+    from kapacity.errors import KapacityError
+    from kapacity.server.runner import serve as run
+
+    try:
+        config = load_config(config_path) if config_path else Config()
+        run(config, dev_kafka=dev_kafka)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KapacityError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,622 @@
+"""One Kafka producer per cluster, shared by every handler that writes to that cluster.
+
+:class:`ClusterProducer` keeps the delivery promise kapacity makes (and Kapacitor does not,
+issues #2032 and #2317): every message accepted by :meth:`ClusterProducer.send` ends in
+exactly one of three counted outcomes per (cluster, topic):
+
+* ``write_messages`` - the broker acknowledged it (a delivery report without error);
+* ``write_errors``   - it failed for good; the reason is logged (auth failure, message
+  too large, retries exhausted, topic never appeared);
+* ``dropped``        - it was refused because the buffer was full, or still undelivered
+  when a shutdown ran out of time; counted and logged, never silent.
+
+Until then it is ``in_flight``. Messages wait either in librdkafka's queue or in our own
+*pending* queue (topic metadata unknown yet, librdkafka's queue full, or re-enqueued after
+a retriable failure); both together are bounded by ``capacity``.
+
+The partition is chosen by kapacity (pure partitioners, explicit ``partition=``), from
+the topic's partition count in metadata: cached, fetched on first use, refreshed
+periodically and after an unknown-partition error.
+
+I/O goes through the small :class:`Transport` protocol: :class:`ConfluentTransport` is the
+real one (confluent-kafka); unit tests drive the same logic through a fake.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Final, Protocol
+
+from confluent_kafka import KafkaError as RdError
+from confluent_kafka import KafkaException, Producer
+
+from kapacity.kafka.errors import (
+    KafkaAuthError,
+    KafkaConnectionError,
+    KafkaError,
+    classify,
+    is_auth_error,
+    is_retriable,
+)
+
+log = logging.getLogger("kapacity.kafka.producer")
+
+# --- delivery invariants -----------------------------------------------------------------
+
+#: Default bound of messages accepted but not yet acknowledged or failed, per cluster.
+#: 100k alerts of ~400 B is ~40 MB: enough to ride out a broker restart at thousands of
+#: alerts per second, small enough that a dead cluster cannot exhaust memory.
+DEFAULT_BUFFER_CAPACITY: Final = 100_000
+
+#: How often a message that failed with a *retriable* error after librdkafka's own retries
+#: (i.e. after ``message.timeout.ms``) is handed back to librdkafka. librdkafka already
+#: retried for a whole message timeout; re-enqueueing covers an outage longer than one
+#: timeout (a broker restart) while bounding how long one message can hold buffer space:
+#: at most ``(1 + MAX_REQUEUES) * message.timeout.ms``, then it is counted in write_errors.
+MAX_REQUEUES: Final = 2
+
+#: librdkafka's default ``message.timeout.ms`` when the client config sets none.
+DEFAULT_MESSAGE_TIMEOUT_S: Final = 300.0
+
+#: Poll-thread wake-up interval: the longest a delivery report waits before its counter
+#: moves, and the latency of draining the pending queue.
+POLL_INTERVAL_S: Final = 0.05
+
+#: Metadata lookups block the poll thread, so each is short; a failed lookup is retried
+#: after METADATA_RETRY_S (a broker that is not up yet), successful ones are refreshed
+#: after METADATA_MAX_AGE_S (partitions may have been added).
+METADATA_TIMEOUT_S: Final = 1.0
+METADATA_RETRY_S: Final = 0.5
+METADATA_MAX_AGE_S: Final = 60.0
+
+#: Failures and drops are logged at once, then summarised at most this often per topic,
+#: so an outage produces a bounded number of log lines that still carry every count.
+LOG_INTERVAL_S: Final = 5.0
+
+#: ``choose(key, value_size, partition_count) -> partition``: how a handler places a message.
+Chooser = Callable[[bytes, int, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicStats:
+    """Counters of one (cluster, topic); see the module docstring for their meaning."""
+
+    write_messages: int = 0
+    write_errors: int = 0
+    dropped: int = 0
+    in_flight: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "write_messages": self.write_messages,
+            "write_errors": self.write_errors,
+            "dropped": self.dropped,
+            "in_flight": self.in_flight,
+        }
+
+
+class _Counters:
+    __slots__ = ("write_messages", "write_errors", "dropped", "in_flight")
+
+    def __init__(self) -> None:
+        self.write_messages = 0
+        self.write_errors = 0
+        self.dropped = 0
+        self.in_flight = 0
+
+    def snapshot(self) -> TopicStats:
+        return TopicStats(self.write_messages, self.write_errors, self.dropped, self.in_flight)
+
+
+@dataclass(slots=True)
+class _Pending:
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int | None  # None: not chosen yet (metadata unknown when sent)
+    choose: Chooser | None
+    attempt: int
+    deadline: float
+
+
+# --- the I/O boundary ---------------------------------------------------------------------
+
+
+class DeliverySink(Protocol):
+    """What a transport reports to: one call per message, and client-level errors."""
+
+    def delivered(
+        self, err: RdError | None, topic: str, key: bytes, value: bytes, partition: int, attempt: int
+    ) -> None: ...
+
+    def client_error(self, err: RdError) -> None: ...
+
+
+class Transport(Protocol):
+    """The narrow interface :class:`ClusterProducer` needs from a Kafka client."""
+
+    def bind(self, sink: DeliverySink) -> None:
+        """Send delivery reports and client errors to ``sink`` from now on."""
+
+    def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
+        """Enqueue one message; raises :class:`BufferError` when the client's queue is full."""
+
+    def poll(self, timeout: float) -> None:
+        """Serve delivery reports and errors, waiting up to ``timeout`` seconds for one."""
+
+    def flush(self, timeout: float) -> int:
+        """Send everything queued now (ignoring linger) and serve reports; returns what is left."""
+
+    def partition_count(self, topic: str, timeout: float) -> int:
+        """The topic's partition count from metadata; raises :class:`KafkaError`."""
+
+    def purge(self, in_flight: bool = False) -> None:
+        """Fail every message still queued (and, if asked, in flight) with a purge report."""
+
+    def close(self) -> None:
+        """Release the client (after a flush or purge)."""
+
+
+class ConfluentTransport:
+    """:class:`Transport` over ``confluent_kafka.Producer``.
+
+    First attempts use the producer-wide delivery callback (no per-message Python object:
+    this is the hot path); re-enqueued messages carry their attempt number in a
+    per-message callback.
+    """
+
+    def __init__(self, config: Mapping[str, Any], name: str = "kapacity") -> None:
+        self._sink: DeliverySink | None = None
+        conf = dict(config)
+        conf.setdefault("client.id", name)
+        conf["on_delivery"] = self._report
+        conf["error_cb"] = self._error
+        conf["logger"] = logging.getLogger(f"kapacity.kafka.librdkafka.{name}")
+        self._producer = Producer(conf)
+
+    def bind(self, sink: DeliverySink) -> None:
+        self._sink = sink
+
+    def _report(self, err: RdError | None, msg: Any, attempt: int = 0) -> None:
+        sink = self._sink
+        if sink is not None:
+            sink.delivered(err, msg.topic(), msg.key() or b"", msg.value() or b"", msg.partition(), attempt)
+
+    def _report_attempt(self, attempt: int, err: RdError | None, msg: Any) -> None:
+        self._report(err, msg, attempt)
+
+    def _error(self, err: RdError) -> None:
+        if self._sink is not None:
+            self._sink.client_error(err)
+
+    def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
+        if attempt == 0:
+            self._producer.produce(topic, value, key, partition)
+        else:
+            self._producer.produce(
+                topic, value, key, partition, on_delivery=partial(self._report_attempt, attempt)
+            )
+
+    def poll(self, timeout: float) -> None:
+        self._producer.poll(timeout)
+
+    def flush(self, timeout: float) -> int:
+        return int(self._producer.flush(timeout))
+
+    def partition_count(self, topic: str, timeout: float) -> int:
+        try:
+            md = self._producer.list_topics(topic, timeout=timeout)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], RdError) else None
+            if err is not None:
+                raise classify(err, f"metadata for topic {topic!r}") from None
+            raise KafkaConnectionError(f"metadata for topic {topic!r}: {exc}") from None
+        meta = md.topics.get(topic)
+        if meta is None:
+            raise KafkaConnectionError(f"metadata for topic {topic!r}: topic not in the answer")
+        if meta.error is not None:
+            raise classify(meta.error, f"metadata for topic {topic!r}")
+        if not meta.partitions:
+            raise KafkaConnectionError(f"metadata for topic {topic!r}: no partitions yet")
+        return len(meta.partitions)
+
+    def purge(self, in_flight: bool = False) -> None:
+        self._producer.purge(in_queue=True, in_flight=in_flight, blocking=True)
+
+    def close(self) -> None:
+        self._producer.poll(0)
+
+
+def message_timeout_s(config: Mapping[str, Any]) -> float:
+    """``message.timeout.ms`` (alias ``delivery.timeout.ms``) of a librdkafka config, in seconds."""
+    for name in ("message.timeout.ms", "delivery.timeout.ms"):
+        if name in config:
+            return float(config[name]) / 1000.0
+    return DEFAULT_MESSAGE_TIMEOUT_S
+
+
+# --- rate-limited logging --------------------------------------------------------------
+
+
+class _LogLimiter:
+    """Logs the first event per key at once, then one summary per LOG_INTERVAL_S."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, tuple[int, str]] = {}
+        self._lock = threading.Lock()
+
+    def event(self, key: str, message: str) -> None:
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is None or now - last >= LOG_INTERVAL_S:
+                self._last[key] = now
+                emit = True
+            else:
+                count, _ = self._suppressed.get(key, (0, ""))
+                self._suppressed[key] = (count + 1, message)
+                emit = False
+        if emit:
+            log.error("%s", message)
+
+    def summarise(self) -> None:
+        now = self._clock()
+        lines = []
+        with self._lock:
+            for key, (count, message) in list(self._suppressed.items()):
+                if now - self._last.get(key, 0.0) >= LOG_INTERVAL_S:
+                    lines.append(f"{count} more like this in the last {LOG_INTERVAL_S:.0f}s, latest: {message}")
+                    del self._suppressed[key]
+                    self._last[key] = now
+        for line in lines:
+            log.error("%s", line)
+
+
+# --- the producer -------------------------------------------------------------------------
+
+
+class ClusterProducer:
+    """The shared producer of one cluster: bounded buffer, delivery reports, stats.
+
+    ``send`` never blocks on the network. A daemon thread polls delivery reports, drains
+    the pending queue and keeps metadata fresh (``start_thread=False`` leaves that to the
+    caller's :meth:`run_once`, for tests).
+
+    >>> # producer = ClusterProducer("main", ConfluentTransport({"bootstrap.servers": "k:9092"}))
+    >>> # producer.send("alerts", b"cpu:host=a", b"{...}", lambda k, size, n: 0)
+    """
+
+    def __init__(
+        self,
+        cluster_id: str,
+        transport: Transport,
+        *,
+        capacity: int = DEFAULT_BUFFER_CAPACITY,
+        message_timeout: float = DEFAULT_MESSAGE_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+        start_thread: bool = True,
+    ) -> None:
+        if capacity <= 0:
+            raise ValueError(f"buffer capacity must be positive, got {capacity}")
+        self.cluster_id = cluster_id
+        self.capacity = capacity
+        self.message_timeout = message_timeout
+        self._transport = transport
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counters: dict[str, _Counters] = {}
+        self._outstanding = 0
+        self._pending: deque[_Pending] = deque()
+        self._pending_by_topic: dict[str, int] = {}
+        self._partitions: dict[str, int] = {}
+        self._fetched_at: dict[str, float] = {}
+        self._wanted: set[str] = set()
+        self._metadata_errors: dict[str, str] = {}
+        self._next_metadata_at = 0.0
+        self._auth_error: KafkaAuthError | None = None
+        self._last_error: KafkaError | None = None
+        self._closing = False
+        self._shutting_down = False
+        self._logs = _LogLimiter(clock)
+        self._progress = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        transport.bind(self)
+        if start_thread:
+            self._thread = threading.Thread(
+                target=self._loop, name=f"kapacity-kafka-{cluster_id}", daemon=True
+            )
+            self._thread.start()
+
+    # -- public API --
+
+    def send(self, topic: str, key: bytes, value: bytes, choose: Chooser) -> bool:
+        """Accept one message for delivery; False if it was dropped (counted and logged)."""
+        with self._lock:
+            c = self._counters.get(topic)
+            if c is None:
+                c = self._counters[topic] = _Counters()
+            if self._closing or self._outstanding >= self.capacity:
+                c.dropped += 1
+                reason = "producer is closed" if self._closing else f"buffer full ({self.capacity} messages in flight)"
+            else:
+                reason = ""
+                c.in_flight += 1
+                self._outstanding += 1
+                n = self._partitions.get(topic)
+                if n is not None and self._auth_error is None and not self._pending_by_topic.get(topic):
+                    partition = choose(key, len(value), n)
+                    try:
+                        self._transport.produce(topic, key, value, partition, 0)
+                        return True
+                    except BufferError:
+                        item = _Pending(topic, key, value, partition, None, 0, self._clock() + self.message_timeout)
+                else:
+                    if n is None:
+                        self._wanted.add(topic)
+                    item = _Pending(topic, key, value, None, choose, 0, self._clock() + self.message_timeout)
+                self._push(item)
+        if reason:
+            self._logs.event(
+                f"drop:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: alert dropped: {reason}"
+            )
+            return False
+        return True
+
+    def record_error(self, topic: str, reason: str) -> None:
+        """Count a message for ``topic`` that failed before it could be sent (e.g. template error)."""
+        with self._lock:
+            c = self._counters.get(topic)
+            if c is None:
+                c = self._counters[topic] = _Counters()
+            c.write_errors += 1
+        self._logs.event(f"fail:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: {reason}")
+
+    def stats(self, topic: str) -> TopicStats:
+        with self._lock:
+            c = self._counters.get(topic)
+            return c.snapshot() if c is not None else TopicStats()
+
+    def all_stats(self) -> dict[str, TopicStats]:
+        with self._lock:
+            return {t: c.snapshot() for t, c in self._counters.items()}
+
+    @property
+    def outstanding(self) -> int:
+        """Messages accepted and not yet acknowledged, failed or dropped."""
+        return self._outstanding
+
+    @property
+    def last_error(self) -> KafkaError | None:
+        """The latest client-level error (connection, auth), or None once delivery works."""
+        return self._last_error
+
+    def flush(self, timeout: float) -> bool:
+        """Send everything pending now; True once all of it is acknowledged or failed."""
+        # Real time, not the injected clock: this is a wait of the caller's thread.
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._outstanding == 0:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._thread is None:
+                self.run_once(min(remaining, POLL_INTERVAL_S))
+                continue
+            self._progress.clear()
+            if self._transport.flush(min(remaining, POLL_INTERVAL_S)) == 0 and self._outstanding:
+                # What is left waits in our pending queue for the poll thread.
+                self._progress.wait(min(max(remaining, 0.0), POLL_INTERVAL_S))
+
+    def close(self, timeout: float) -> bool:
+        """Stop accepting, flush within ``timeout``, then count what is left as dropped."""
+        with self._lock:
+            self._closing = True
+        delivered_all = self.flush(timeout)
+        if not delivered_all:
+            self._abandon()
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(max(timeout, 1.0))
+        self._transport.close()
+        return delivered_all
+
+    # -- DeliverySink --
+
+    def delivered(
+        self, err: RdError | None, topic: str, key: bytes, value: bytes, partition: int, attempt: int
+    ) -> None:
+        if err is None:
+            with self._lock:
+                c = self._counters[topic]
+                c.write_messages += 1
+                c.in_flight -= 1
+                self._outstanding -= 1
+                if self._auth_error is not None or self._last_error is not None:
+                    self._auth_error = None
+                    self._last_error = None
+            return
+        code = err.code()
+        reason = err.str()
+        retriable = is_retriable(err)
+        auth = self._auth_error
+        if code in (RdError._PURGE_QUEUE, RdError._PURGE_INFLIGHT):
+            retriable = False
+            if auth is not None:
+                reason = str(auth)
+        elif code == RdError._MSG_TIMED_OUT and self._last_error is not None:
+            reason = f"{reason} (last client error: {self._last_error})"
+            retriable = retriable and auth is None
+        if code == RdError._UNKNOWN_PARTITION:
+            with self._lock:
+                self._wanted.add(topic)
+        if retriable and attempt < MAX_REQUEUES and not self._closing:
+            with self._lock:
+                self._push(_Pending(topic, key, value, partition, None, attempt + 1, self._clock() + self.message_timeout))
+            log.warning(
+                "kafka cluster %r topic %r: delivery failed (%s); re-enqueued, attempt %d of %d",
+                self.cluster_id, topic, reason, attempt + 2, MAX_REQUEUES + 1,
+            )
+            return
+        with self._lock:
+            c = self._counters[topic]
+            if self._shutting_down:
+                c.dropped += 1
+            else:
+                c.write_errors += 1
+            c.in_flight -= 1
+            self._outstanding -= 1
+        what = "not delivered before shutdown" if self._shutting_down else "delivery failed"
+        self._logs.event(f"fail:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: {what}: {reason}")
+
+    def client_error(self, err: RdError) -> None:
+        code = err.code()
+        error = classify(err, f"kafka cluster {self.cluster_id!r}")
+        self._last_error = error
+        if is_auth_error(code) and isinstance(error, KafkaAuthError):
+            # A refused login or certificate repeats on every reconnect: fail what waits
+            # instead of letting it sit out the message timeout (no silent retry loop).
+            self._auth_error = error
+        self._logs.event(f"client:{code}", str(error))
+
+    # -- poll thread --
+
+    def run_once(self, poll_timeout: float = POLL_INTERVAL_S) -> None:
+        """One iteration of the poll thread: reports, auth failures, metadata, pending queue."""
+        self._transport.poll(poll_timeout)
+        now = self._clock()
+        if self._auth_error is not None:
+            self._fail_pending(str(self._auth_error), lambda item: True)
+            if self._outstanding:
+                self._transport.purge()
+                self._transport.poll(0)
+        self._refresh_metadata(now)
+        self._drain_pending()
+        self._fail_pending("", lambda item: item.deadline <= now)
+        self._logs.summarise()
+        self._progress.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once(POLL_INTERVAL_S)
+            except Exception:  # noqa: BLE001 - the poll thread must survive and say why
+                log.exception("kafka cluster %r: poll loop error", self.cluster_id)
+                self._stop.wait(POLL_INTERVAL_S)
+
+    # -- internals (the lock is held where noted) --
+
+    def _push(self, item: _Pending) -> None:
+        """Append to the pending queue (lock held)."""
+        self._pending.append(item)
+        self._pending_by_topic[item.topic] = self._pending_by_topic.get(item.topic, 0) + 1
+
+    def _refresh_metadata(self, now: float) -> None:
+        with self._lock:
+            stale = {t for t, at in self._fetched_at.items() if now - at >= METADATA_MAX_AGE_S}
+            wanted = self._wanted | stale
+            if self._auth_error is not None and not wanted and self._counters:
+                # Probe with any topic: a successful metadata call proves the login works again.
+                wanted = {next(iter(self._counters))}
+        if not wanted or now < self._next_metadata_at:
+            return
+        failed = False
+        for topic in sorted(wanted):
+            try:
+                n = self._transport.partition_count(topic, METADATA_TIMEOUT_S)
+            except KafkaError as exc:
+                failed = True
+                with self._lock:
+                    self._metadata_errors[topic] = str(exc)
+                continue
+            with self._lock:
+                self._partitions[topic] = n
+                self._fetched_at[topic] = self._clock()
+                self._wanted.discard(topic)
+                self._metadata_errors.pop(topic, None)
+                self._auth_error = None
+        self._next_metadata_at = self._clock() + (METADATA_RETRY_S if failed else 0.0)
+
+    def _drain_pending(self) -> None:
+        with self._lock:
+            if not self._pending or self._auth_error is not None:
+                return
+            keep: deque[_Pending] = deque()
+            full = False
+            while self._pending:
+                item = self._pending.popleft()
+                n = self._partitions.get(item.topic)
+                if n is None or full:
+                    keep.append(item)
+                    continue
+                if item.partition is None or item.partition >= n:
+                    if item.choose is not None:
+                        item.partition = item.choose(item.key, len(item.value), n)
+                    else:
+                        item.partition = (item.partition or 0) % n
+                    item.choose = None
+                try:
+                    self._transport.produce(item.topic, item.key, item.value, item.partition, item.attempt)
+                except BufferError:
+                    keep.append(item)
+                    full = True
+                    continue
+                self._pending_by_topic[item.topic] -= 1
+            self._pending = keep
+
+    def _fail_pending(self, reason: str, expired: Callable[[_Pending], bool]) -> None:
+        failed: list[tuple[str, str]] = []
+        with self._lock:
+            if not self._pending:
+                return
+            keep: deque[_Pending] = deque()
+            for item in self._pending:
+                if not expired(item):
+                    keep.append(item)
+                    continue
+                why = reason or (
+                    f"not sent within {self.message_timeout:g}s: "
+                    + self._metadata_errors.get(item.topic, "the client's queue stayed full")
+                )
+                c = self._counters[item.topic]
+                c.write_errors += 1
+                c.in_flight -= 1
+                self._outstanding -= 1
+                self._pending_by_topic[item.topic] -= 1
+                failed.append((item.topic, why))
+            self._pending = keep
+        for topic, why in failed:
+            self._logs.event(f"fail:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: delivery failed: {why}")
+
+    def _abandon(self) -> None:
+        """Shutdown ran out of time: count everything still waiting as dropped, loudly."""
+        self._shutting_down = True
+        with self._lock:
+            left = list(self._pending)
+            self._pending.clear()
+            self._pending_by_topic.clear()
+            for item in left:
+                c = self._counters[item.topic]
+                c.dropped += 1
+                c.in_flight -= 1
+                self._outstanding -= 1
+        if left:
+            log.error(
+                "kafka cluster %r: %d alerts dropped at shutdown: never handed to the client (%s)",
+                self.cluster_id, len(left), "; ".join(sorted(set(self._metadata_errors.values()))) or "no metadata",
+            )
+        self._transport.purge(in_flight=True)
+        self._transport.poll(0)
+        if self._outstanding:
+            log.error(
+                "kafka cluster %r: %d alerts still unaccounted for after shutdown", self.cluster_id, self._outstanding
+            )

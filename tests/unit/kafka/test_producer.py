@@ -1,0 +1,251 @@
+"""ClusterProducer's buffer, retry and stats policy, driven through a fake transport.
+
+The delivery paths themselves are tested on real brokers (tests/integration); here the
+transport is a fake so that overflow, retries, expiry and shutdown are exact and fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+from confluent_kafka import KafkaError as RdError
+
+from kapacity.kafka.errors import KafkaConnectionError
+from kapacity.kafka.producer import (
+    MAX_REQUEUES,
+    ClusterProducer,
+    DeliverySink,
+    TopicStats,
+    message_timeout_s,
+)
+
+
+@dataclass
+class Sent:
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int
+    attempt: int
+
+
+@dataclass
+class FakeTransport:
+    partitions: dict[str, int] = field(default_factory=dict)
+    queue_limit: int = 1_000_000
+    queue: list[Sent] = field(default_factory=list)
+    produced: list[Sent] = field(default_factory=list)
+    sink: DeliverySink | None = None
+    metadata_calls: int = 0
+    closed: bool = False
+
+    def bind(self, sink: DeliverySink) -> None:
+        self.sink = sink
+
+    def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
+        if len(self.queue) >= self.queue_limit:
+            raise BufferError("queue full")
+        sent = Sent(topic, key, value, partition, attempt)
+        self.queue.append(sent)
+        self.produced.append(sent)
+
+    def poll(self, timeout: float) -> None:
+        pass
+
+    def flush(self, timeout: float) -> int:
+        return len(self.queue)
+
+    def partition_count(self, topic: str, timeout: float) -> int:
+        self.metadata_calls += 1
+        if topic not in self.partitions:
+            raise KafkaConnectionError(f"metadata for topic {topic!r}: Broker transport failure")
+        return self.partitions[topic]
+
+    def purge(self, in_flight: bool = False) -> None:
+        self.report(RdError(RdError._PURGE_QUEUE))
+
+    def close(self) -> None:
+        self.closed = True
+
+    # -- test controls --
+
+    def report(self, err: RdError | None, count: int | None = None) -> None:
+        """Deliver reports for the first ``count`` queued messages (all by default)."""
+        assert self.sink is not None
+        take = self.queue[: len(self.queue) if count is None else count]
+        del self.queue[: len(take)]
+        for s in take:
+            self.sink.delivered(err, s.topic, s.key, s.value, s.partition, s.attempt)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def by_key_length(key: bytes, size: int, n: int) -> int:
+    return len(key) % n
+
+
+def make(transport: FakeTransport, clock: Clock | None = None, capacity: int = 100) -> ClusterProducer:
+    return ClusterProducer(
+        "main", transport, capacity=capacity, message_timeout=10.0,
+        clock=clock or Clock(), start_thread=False,
+    )
+
+
+def test_acknowledged_messages_are_counted_and_use_the_chosen_partition() -> None:
+    t = FakeTransport(partitions={"alerts": 4})
+    p = make(t)
+    p.run_once(0)  # nothing to do yet
+    assert p.send("alerts", b"abc", b"v1", by_key_length)  # metadata unknown → pending
+    assert p.stats("alerts") == TopicStats(in_flight=1)
+    p.run_once(0)  # fetches metadata, hands the message over
+    assert [(s.partition, s.attempt) for s in t.produced] == [(3, 0)]
+    assert p.send("alerts", b"abcde", b"v2", by_key_length)  # metadata known → straight through
+    assert t.produced[-1].partition == 1
+    t.report(None)
+    assert p.stats("alerts") == TopicStats(write_messages=2)
+    assert p.flush(0.1)
+
+
+def test_overflow_is_counted_per_topic_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTransport(partitions={"a": 1, "b": 1})
+    p = make(t, capacity=3)
+    results = [p.send("a", b"k", b"v", by_key_length) for _ in range(3)]
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        results += [p.send("b", b"k", b"v", by_key_length) for _ in range(2)]
+    assert results == [True, True, True, False, False]
+    assert p.stats("a") == TopicStats(in_flight=3)
+    assert p.stats("b") == TopicStats(dropped=2)
+    assert "buffer full (3 messages in flight)" in caplog.text
+    # Capacity frees up as acknowledgements arrive.
+    p.run_once(0)
+    t.report(None)
+    assert p.send("b", b"k", b"v", by_key_length)
+
+
+def test_retriable_failure_is_reenqueued_then_counted_as_error(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTransport(partitions={"alerts": 2})
+    p = make(t)
+    p.run_once(0)
+    p.send("alerts", b"k", b"v", by_key_length)
+    p.run_once(0)
+    for attempt in range(MAX_REQUEUES):
+        t.report(RdError(RdError._MSG_TIMED_OUT))
+        assert p.stats("alerts") == TopicStats(in_flight=1)
+        p.run_once(0)
+        assert t.produced[-1].attempt == attempt + 1
+        assert t.produced[-1].partition == t.produced[0].partition  # same key, same partition
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        t.report(RdError(RdError._MSG_TIMED_OUT))
+    assert p.stats("alerts") == TopicStats(write_errors=1)
+    assert "delivery failed" in caplog.text and "timed out" in caplog.text
+    assert p.outstanding == 0
+
+
+def test_non_retriable_failure_is_counted_at_once_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTransport(partitions={"alerts": 1})
+    p = make(t)
+    p.send("alerts", b"k", b"v" * 10, by_key_length)
+    p.run_once(0)
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        t.report(RdError(RdError.MSG_SIZE_TOO_LARGE))
+    p.run_once(0)
+    assert len(t.produced) == 1  # not retried
+    assert p.stats("alerts") == TopicStats(write_errors=1)
+    assert "too large" in caplog.text.lower()
+
+
+def test_full_client_queue_parks_messages_in_order_until_space() -> None:
+    t = FakeTransport(partitions={"alerts": 1}, queue_limit=2)
+    p = make(t)
+    for i in range(5):
+        assert p.send("alerts", b"k", str(i).encode(), by_key_length)
+    p.run_once(0)
+    assert len(t.queue) == 2
+    t.report(None)
+    p.run_once(0)
+    t.report(None)
+    p.run_once(0)
+    t.report(None)
+    assert [s.value for s in t.produced] == [b"0", b"1", b"2", b"3", b"4"]
+    assert p.stats("alerts") == TopicStats(write_messages=5)
+
+
+def test_topic_without_metadata_expires_with_the_metadata_error(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    t = FakeTransport()
+    p = make(t, clock)
+    p.send("missing", b"k", b"v", by_key_length)
+    p.run_once(0)
+    assert p.stats("missing") == TopicStats(in_flight=1)
+    calls = t.metadata_calls
+    p.run_once(0)
+    assert t.metadata_calls == calls  # failed lookups back off instead of spinning
+    clock.now += 10.0
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        p.run_once(0)
+    assert p.stats("missing") == TopicStats(write_errors=1)
+    assert "not sent within 10s" in caplog.text and "Broker transport failure" in caplog.text
+
+
+def test_auth_failure_fails_queued_and_new_messages_fast(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    t = FakeTransport(partitions={"alerts": 1})
+    p = make(t, clock)
+    p.send("alerts", b"k", b"v0", by_key_length)
+    p.run_once(0)
+    t.report(None)
+    p.send("alerts", b"k", b"v1", by_key_length)  # in the client's queue when the login fails
+    del t.partitions["alerts"]  # a broker that refuses the login answers no metadata either
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        p.client_error(RdError(RdError._AUTHENTICATION, "SASL SCRAM-SHA-256 mechanism handshake failed"))
+        p.run_once(0)
+        assert p.stats("alerts") == TopicStats(write_messages=1, write_errors=1)
+        p.send("alerts", b"k", b"v2", by_key_length)  # while the login keeps failing
+        p.run_once(0)
+    assert p.stats("alerts") == TopicStats(write_messages=1, write_errors=2)
+    assert [s.value for s in t.produced] == [b"v0", b"v1"]  # v2 was not even handed over
+    assert "SCRAM-SHA-256 mechanism handshake failed" in caplog.text
+    assert p.flush(0.1)
+    # A successful metadata call proves the login works again.
+    t.partitions["alerts"] = 1
+    clock.now += 1.0
+    p.run_once(0)
+    p.send("alerts", b"k", b"v3", by_key_length)
+    assert t.produced[-1].value == b"v3"
+
+
+def test_close_counts_undelivered_as_dropped_and_refuses_new(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTransport(partitions={"alerts": 1})
+    p = make(t)
+    p.run_once(0)
+    p.send("alerts", b"k", b"in-client", by_key_length)
+    p.send("never", b"k", b"no-metadata", by_key_length)
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        assert p.close(0.05) is False
+    assert p.stats("alerts") == TopicStats(dropped=1)
+    assert p.stats("never") == TopicStats(dropped=1)
+    assert p.outstanding == 0
+    assert t.closed
+    assert "dropped at shutdown" in caplog.text
+    assert "not delivered before shutdown" in caplog.text
+    assert p.send("alerts", b"k", b"late", by_key_length) is False
+    assert p.stats("alerts").dropped == 2
+
+
+def test_message_timeout_is_read_from_the_client_config() -> None:
+    assert message_timeout_s({"message.timeout.ms": 2500}) == 2.5
+    assert message_timeout_s({"delivery.timeout.ms": "4000"}) == 4.0
+    assert message_timeout_s({}) == 300.0
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="capacity must be positive"):
+        make(FakeTransport(), capacity=0)
