@@ -9,8 +9,9 @@ Pipeline (three level lambdas, as in the issue)::
         |alert().info(…).warn(…).crit(…)
 
 Scenarios: ``healthy`` (every point OK: the common case, no event rendered), ``alerting``
-(every 100th point of each host crosses a level: events are rendered and collected),
-``grouped`` (as healthy, with ``|groupBy('host')`` on from()).
+(every 100th point crosses a level: events are rendered and collected), ``grouped`` (as
+healthy, with ``|groupBy('host')`` on from()), and ``lambda-floor``: only the four compiled
+lambdas called per point, no pipeline, the ceiling the pipeline's overhead is measured against.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 
 from kapacity.models import Point
 from kapacity.pipeline import build_task
+from kapacity.tick import compile_lambda, parse_lambda
+
+LAMBDAS = ('"host" != \'x\'', '"usage_user" > 70.0', '"usage_user" > 80.0', '"usage_user" > 90.0')
 
 SCRIPT = """
 stream
@@ -60,6 +64,22 @@ def _measure(name: str, points: list[Point], repeat: int, group: str) -> dict[st
     }
 
 
+def _floor(points: list[Point], repeat: int) -> dict[str, object]:
+    a, b, c, d = (compile_lambda(parse_lambda(src), predicate=True).fn for src in LAMBDAS)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for p in points:
+            f, tg, t = p.fields, p.tags, p.time
+            a(f, tg, t)
+            d(f, tg, t)
+            c(f, tg, t)
+            b(f, tg, t)
+        best = min(best, time.perf_counter() - start)
+    return {"scenario": "lambda-floor", "points": len(points), "best_seconds": round(best, 4),
+            "points_per_second": int(len(points) / best)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--points", type=int, default=200_000)
@@ -69,6 +89,7 @@ def main() -> None:
     print(json.dumps(_measure("healthy", healthy, args.repeat, "")))
     print(json.dumps(_measure("alerting", _points(args.points, alerting=True), args.repeat, "")))
     print(json.dumps(_measure("grouped", healthy, args.repeat, "\n        .groupBy('host')")))
+    print(json.dumps(_floor(healthy, args.repeat)))
 
 
 if __name__ == "__main__":

@@ -115,3 +115,22 @@ def test_service_tests_against_the_server(broker: Broker, tmp_path: Path) -> Non
 def test_unreachable_server_is_a_clear_error() -> None:
     r = run("http://127.0.0.1:9", "list", "tasks")
     assert r.exit_code == 1 and "cannot reach http://127.0.0.1:9" in r.output
+
+
+def test_kafka_tail_prints_messages(broker: Broker, tmp_path: Path) -> None:
+    from confluent_kafka import Producer
+
+    from tests.support.kafka import create_topic, unique
+
+    topic = unique("tail")
+    create_topic(broker.bootstrap, topic)
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(2):
+        p.produce(topic, key=f"cpu:nil{i}".encode(), value=b'{"level":"CRITICAL"}\n')
+    assert p.flush(10) == 0
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(f'[[kafka]]\n  enabled = true\n  id = "c"\n  brokers = ["{broker.bootstrap}"]\n')
+    r = run("http://unused", "kafka", "tail", topic, "--config", str(cfg), "--from-beginning", "-n", "2", "--json")
+    assert r.exit_code == 0, r.output
+    got = [json.loads(line) for line in r.output.splitlines()]
+    assert [(m["key"], m["value"]) for m in got] == [("cpu:nil0", '{"level":"CRITICAL"}'), ("cpu:nil1", '{"level":"CRITICAL"}')]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -197,3 +198,22 @@ def test_close_flushes_pending_alerts(broker: Broker) -> None:
         handler.handle(alert(i))
     handler.close(15)  # the last handler of the cluster: flushes, then closes the producer
     assert len(consume(broker.bootstrap, topic, 7)) == 7
+
+
+def test_message_too_large_is_counted_and_logged(
+    broker: Broker, pool: ProducerPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = unique("large")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    config = make_config(cluster_toml("main", broker.bootstrap))
+    handler = KafkaHandler.create({"topic": topic, "template": "{{ .Message }}"}, config, pool)
+    big = alert(1)
+    big.message = "x" * 1_100_000  # over librdkafka's message.max.bytes (1 MB)
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        handler.handle(alert(0))
+        handler.handle(big)
+        handler.handle(alert(2))
+        assert handler.flush(15)
+    assert handler.stats() == {"write_messages": 2, "write_errors": 1, "dropped": 0, "in_flight": 0}
+    assert "too large" in caplog.text.lower()
+    assert sorted(m.key() for m in consume(broker.bootstrap, topic, 2)) == [alert(0).id.encode(), alert(2).id.encode()]

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kapacity.alert.handlerspec import load_handler_file
+from click.testing import CliRunner
+
+from kapacity.cli.main import _register as register_commands
+from kapacity.cli.main import cli
 from tests.integration.server_support import V1, alerts, define, kafka_config, server, write
 from tests.support.kafka import Broker, create_topic, unique
 
@@ -43,6 +46,9 @@ def test_seed_example_tickscript_kafka(broker: Broker, tmp_path: Path) -> None:
         define(client, "cpu_alert", SEED_TICK.format(topic=topic))
         write(client, "cpu,host=server01 usage_idle=5 1767225610\ncpu,host=server01 usage_idle=50 1767225620\n")
         [(key, crit), (_, ok)] = alerts(broker, topic, 2)
+        stats = client.get(f"{V1}/debug/vars").json()["kapacitor"][f"kafka:infra-monitoring:{topic}"]
+    assert stats["tags"]["cluster"] == "infra-monitoring"
+    assert (stats["values"]["write_messages"], stats["values"]["write_errors"]) == (2, 0)
     assert key == "cpu:nil"
     assert (crit["message"], crit["level"], crit["previousLevel"]) == ("Hey, check your CPU", "CRITICAL", "OK")
     assert crit["time"] == "2026-01-01T00:00:10Z"
@@ -50,18 +56,22 @@ def test_seed_example_tickscript_kafka(broker: Broker, tmp_path: Path) -> None:
     assert (ok["level"], ok["previousLevel"], ok["duration"]) == ("OK", "CRITICAL", 10_000_000_000)
 
 
-def test_seed_example_topic_and_handler_file(broker: Broker, tmp_path: Path) -> None:
+def test_seed_example_topic_and_handler_file_with_the_cli(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seed's second example, with its commands as written (no -dbrp)."""
     kafka_topic, alert_topic = unique("cpu-alerts"), unique("cpu")
     create_topic(broker.bootstrap, kafka_topic)
-    handler_file = tmp_path / "kafka_cpu_handler.yaml"
-    handler_file.write_text(f"id: kafka-cpu-alert\ntopic: {alert_topic}\nkind: kafka\n"
-                            f"options:\n  topic: '{kafka_topic}'\n")
-    spec = load_handler_file(handler_file).to_dict()
-    with server(kafka_config(broker), tmp_path / "data") as (_engine, _srv, client):
-        define(client, "cpu_alert", SEED_TOPIC_TICK.format(topic=alert_topic))
-        r = client.post(f"{V1}/alerts/topics/{alert_topic}/handlers",
-                        json={k: v for k, v in spec.items() if k != "topic"})
-        assert r.status_code == 200, r.text
+    (tmp_path / "cpu_alert.tick").write_text(SEED_TOPIC_TICK.format(topic=alert_topic))
+    (tmp_path / "kafka_cpu_handler.yaml").write_text(
+        f"id: kafka-cpu-alert\ntopic: {alert_topic}\nkind: kafka\noptions:\n  topic: '{kafka_topic}'\n")
+    register_commands()
+    monkeypatch.chdir(tmp_path)
+    with server(kafka_config(broker), tmp_path / "data") as (_engine, srv, client):
+        for args in (["define", "cpu_alert", "-tick", "cpu_alert.tick"], ["enable", "cpu_alert"],
+                     ["define-topic-handler", "kafka_cpu_handler.yaml"]):
+            r = CliRunner().invoke(cli, args, env={"KAPACITY_URL": srv.url}, catch_exceptions=False)
+            assert r.exit_code == 0, (args, r.output)
         write(client, "cpu,host=a usage_idle=3 1767225610\n")
         [(key, body)] = alerts(broker, kafka_topic, 1)
         topic = client.get(f"{V1}/alerts/topics/{alert_topic}").json()

@@ -415,8 +415,15 @@ COMMANDS = [define, enable, disable, list_, show, delete, show_topic, show_topic
 def register(group: click.Group) -> None:
     """Add the client verbs to ``group``. ``service-tests``: when another module already
     registered a group of that name, the server run is added to it as ``server``."""
+    from kapacity.cli.kafkatail import kafka_group, tail
+
     for cmd in COMMANDS:
         group.add_command(cmd)
+    kafka = group.commands.get("kafka")
+    if isinstance(kafka, click.Group):
+        kafka.add_command(tail)
+    else:
+        group.add_command(kafka_group)
     existing = group.commands.get("service-tests")
     if isinstance(existing, click.Group) and existing is not service_tests:
         existing.add_command(service_tests_server)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from kapacity.config.base import Issue, Section
 from kapacity.config.errors import FieldPath, UnknownClusterError
 from kapacity.config.kafka import KafkaClusterConfig
+from kapacity.config.queue import QueueConfig
 
 __all__ = ["AlertConfig", "Config", "ConfigSource", "HttpConfig", "LoggingConfig"]
 
@@ -109,6 +110,7 @@ class Config(BaseModel):
     kafka: list[KafkaClusterConfig] = Field(default_factory=list)
     alert: AlertConfig = Field(default_factory=AlertConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
 
     _source: ConfigSource | None = PrivateAttr(default=None)
 

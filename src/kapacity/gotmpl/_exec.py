@@ -114,6 +114,8 @@ def _signature_bounds(fn: Callable[..., Any]) -> tuple[int, int | None] | None:
 
 
 _METHOD_BOUNDS: dict[tuple[type, str], tuple[int, int | None] | None] = {}
+# isinstance() against the Mapping ABC is slow on the hot path; remember the answer per type.
+_IS_MAPPING: dict[type, bool] = {dict: True}
 
 
 class Compiler:
@@ -510,7 +512,11 @@ class Compiler:
         exported = is_exported(name)
 
         def get(st: State, dot: Any, receiver: Any, final: Any) -> Any:
-            if type(receiver) is dict or isinstance(receiver, Mapping):
+            t = type(receiver)
+            is_map = _IS_MAPPING.get(t)
+            if is_map is None:
+                is_map = _IS_MAPPING[t] = isinstance(receiver, Mapping)
+            if is_map:
                 if has_args or final is not MISSING:
                     raise err(tname, node, f"{name} is not a method but has arguments")
                 return receiver.get(name, NO_VALUE)
@@ -647,15 +653,23 @@ class Compiler:
         bfn = spec.fn
         raw = spec.raw
 
-        def call_builtin(st: State, dot: Any, final: Any) -> Any:
+        def arity_error(final: Any) -> str | None:
             n = nargs + (0 if final is MISSING else 1)
             if spec.variadic:
                 if n < spec.fixed:
-                    raise err(
-                        tname, where, f"wrong number of args for {name}: want at least {spec.fixed} got {nargs}"
-                    )
+                    return f"wrong number of args for {name}: want at least {spec.fixed} got {nargs}"
             elif n != spec.fixed:
-                raise err(tname, where, f"wrong number of args for {name}: want {spec.fixed} got {n}")
+                return f"wrong number of args for {name}: want {spec.fixed} got {n}"
+            return None
+
+        # Arity only depends on whether a value is piped in: decide both cases now.
+        bad_alone = arity_error(MISSING)
+        bad_piped = arity_error(None)
+
+        def call_builtin(st: State, dot: Any, final: Any) -> Any:
+            bad = bad_alone if final is MISSING else bad_piped
+            if bad is not None:
+                raise err(tname, where, bad)
             if raw:
                 values = [f(st, dot) for f in argfns]
                 if final is not MISSING:

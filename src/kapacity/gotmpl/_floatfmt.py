@@ -61,6 +61,10 @@ def _fmt_f(neg: bool, digits: str, dp: int, prec: int) -> str:
 
 def format_float(f: float, verb: str, prec: int) -> str:
     """``strconv.FormatFloat(f, verb, prec, 64)`` for verbs e E f g G (``prec`` -1 = shortest)."""
+    if prec < 0 and verb == "g" and 1e-4 <= abs(f) < 1e6:
+        # Here Python's repr is already fixed-point and shortest, like Go.
+        r = repr(f)
+        return r[:-2] if r.endswith(".0") else r
     if math.isnan(f):
         return "NaN"
     if math.isinf(f):
@@ -87,23 +91,34 @@ def format_float(f: float, verb: str, prec: int) -> str:
 
 
 def format_hex_float(f: float, upper: bool, prec: int) -> str:
-    """Go's ``%x`` of a float: ``0x1.8p+01`` (shortest mantissa, two-digit exponent)."""
+    """Go's ``%x`` of a float: ``0x1.8p+01`` (shortest mantissa, or ``prec`` hex digits rounded half-even)."""
     if math.isnan(f) or math.isinf(f):
         return format_float(f, "g", -1)
     neg = math.copysign(1.0, f) < 0
     a = abs(f)
     if a == 0:
-        mant, exp = "0", 0
-        frac = ""
+        lead, frac, exp = 0, "", 0
     else:
-        m, e = math.frexp(a)  # a = m * 2**e, 0.5 <= m < 1
-        m, e = m * 2, e - 1
-        bits = int((m - 1) * (1 << 52))
-        frac = f"{bits:013x}".rstrip("0")
-        mant, exp = "1", e
-    if prec >= 0:
-        frac = (frac + "0" * prec)[:prec] if prec else ""
-    body = mant + ("." + frac if frac else "")
+        m, exp = math.frexp(a)  # a = m * 2**exp with 0.5 <= m < 1
+        full = int(m * (1 << 53))  # 53-bit mantissa, leading bit set
+        exp -= 1
+        if 0 <= prec < 13:
+            shift = 52 - 4 * prec
+            q, r = divmod(full, 1 << shift)
+            half = 1 << (shift - 1)
+            if r > half or (r == half and q & 1):
+                q += 1
+            if q >> (4 * prec) >= 2:
+                q >>= 1
+                exp += 1
+            lead = q >> (4 * prec)
+            frac = f"{q & ((1 << (4 * prec)) - 1):0{prec}x}" if prec else ""
+        else:
+            lead = 1
+            frac = f"{full & ((1 << 52) - 1):013x}".rstrip("0")
+    if prec >= 13 or (prec > len(frac) and a == 0):
+        frac = frac + "0" * (prec - len(frac))
+    body = str(lead) + ("." + frac if frac else "")
     sign = "-" if exp < 0 else "+"
     text = f"0x{body}p{sign}{abs(exp):02d}"
     if upper:

@@ -107,7 +107,20 @@ def _map_zero(m: Mapping[Any, Any]) -> Any:
     return NO_VALUE
 
 
+_ABSENT = object()
+
+
 def index(item: Any, *indexes: Any) -> Any:
+    if len(indexes) == 1:
+        # Fast paths for the common alert-template shapes: list[int] and tags[str].
+        idx = indexes[0]
+        t = type(item)
+        if t is list and type(idx) is int and 0 <= idx < len(item):
+            return item[idx]
+        if t is dict and type(idx) is str:
+            v = item.get(idx, _ABSENT)
+            if v is not _ABSENT:
+                return v
     if item is None or item is NO_VALUE:
         raise FuncError("index of untyped nil")
     for idx in indexes:

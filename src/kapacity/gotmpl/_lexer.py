@@ -127,8 +127,13 @@ class _Lexer:
                 return self.tokens
             pos = nxt
 
+    def at_right_trim(self, pos: int) -> bool:
+        """Any space character, then "-}}" (Go's right trim marker)."""
+        text = self.text
+        return pos < len(text) and text[pos] in _SPACE_CHARS and text.startswith("-" + _RIGHT, pos + 1)
+
     def at_right_delim(self, pos: int) -> tuple[bool, bool]:
-        if self.text.startswith(_RIGHT_TRIM, pos):
+        if self.at_right_trim(pos):
             return True, True
         if self.text.startswith(_RIGHT, pos):
             return True, False
@@ -174,7 +179,7 @@ class _Lexer:
                 start = pos
                 # A space run that ends at " -}}" keeps the marker's space for the delimiter.
                 while pos < n and text[pos] in _SPACE_CHARS:
-                    if text.startswith(_RIGHT_TRIM, pos):
+                    if self.at_right_trim(pos):
                         break
                     pos += 1
                 if pos > start:
@@ -354,10 +359,6 @@ class _Lexer:
         if pos < n and _is_alnum(text[pos]):
             end = pos + 1
             self.error(f"bad number syntax: {_go_quote(text[start:end])}", start)
-            return -1
-        if pos == start or (pos == start + 1 and text[start] in "+-"):
-            # A lone sign is not a number.
-            self.error(f"bad number syntax: {_go_quote(text[start:pos + 1])}", start)
             return -1
         self.emit(NUMBER, start, pos)
         return pos

@@ -19,15 +19,24 @@ class Node:
 class TextNode(Node):
     text: str
 
+    def __str__(self) -> str:
+        return self.text
+
 
 @dataclass(slots=True)
 class CommentNode(Node):
     text: str
 
+    def __str__(self) -> str:
+        return self.text
+
 
 @dataclass(slots=True)
 class ListNode(Node):
     nodes: list[Node] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "".join(str(n) for n in self.nodes)
 
 
 @dataclass(slots=True)
@@ -149,7 +158,10 @@ class BranchNode(Node):
     else_body: ListNode | None
 
     def __str__(self) -> str:
-        return "{{" + self.kind + " " + str(self.pipe) + "}}"
+        text = "{{" + self.kind + " " + str(self.pipe) + "}}" + str(self.body)
+        if self.else_body is not None:
+            text += "{{else}}" + str(self.else_body)
+        return text + "{{end}}"
 
 
 @dataclass(slots=True)

@@ -253,6 +253,8 @@ class Parser:
             if isinstance(node, EndNode | ElseNode):
                 raise self.error(f"unexpected {node}", node.pos)
             root.nodes.append(node)
+        if not _is_empty(root) or self.name not in self.defined:
+            self.add_definition(self.name, root)
         return root, self.defined
 
     def parse_definition(self) -> None:
@@ -270,9 +272,13 @@ class Parser:
         self.add_definition(name, body)
 
     def add_definition(self, name: str, body: ListNode) -> None:
-        # As in Go, an empty redefinition does not replace a non-empty one.
-        if name in self.defined and _is_empty(body):
-            return
+        # As in Go: an empty definition never replaces a non-empty one, and two
+        # non-empty definitions of one name in the same text are an error.
+        old = self.defined.get(name)
+        if old is not None and not _is_empty(old):
+            if _is_empty(body):
+                return
+            raise self.error(f"template: multiple definition of template {_q(name)}")
         self.defined[name] = body
 
     def item_list(self) -> tuple[ListNode, Node]:
@@ -354,7 +360,8 @@ class Parser:
                     else_body, end = self.item_list()
                     if not isinstance(end, EndNode):
                         raise self.error(f"expected end; found {end}", end.pos)
-            return BranchNode(tok.pos, context, pipe, body, else_body)
+            # Go positions control structures at their pipeline.
+            return BranchNode(pipe.pos, context, pipe, body, else_body)
         finally:
             del self.vars[mark:]
 
@@ -366,7 +373,7 @@ class Parser:
         if self.next_non_space().kind != lx.RIGHT_DELIM:
             self.backup()
             pipe = self.pipeline(context, lx.RIGHT_DELIM)
-        return TemplateNode(tok.pos, name, pipe)
+        return TemplateNode(name_tok.pos, name, pipe)
 
     def block_control(self, tok: Token) -> TemplateNode:
         context = "block clause"
@@ -380,7 +387,7 @@ class Parser:
         if not isinstance(end, EndNode):
             raise self.error(f"unexpected {end} in {context}", end.pos)
         self.add_definition(name, body)
-        return TemplateNode(tok.pos, name, pipe)
+        return TemplateNode(name_tok.pos, name, pipe)
 
     def template_name(self, tok: Token, context: str) -> str:
         if tok.kind in (lx.STRING, lx.RAW_STRING):

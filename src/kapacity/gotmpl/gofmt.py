@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,7 @@ class _Printer:
         if verb in "xX":
             num = format_hex_float(v, verb == "X", prec)
         elif verb == "b":
-            num = format_float(v, "g", -1)
+            num = _binary_float(v)
         else:
             if f.sharp and verb in "gG" and prec < 0:
                 prec = 6
@@ -341,6 +342,22 @@ class _Printer:
         self.erroring = False
 
 
+def _binary_float(v: float) -> str:
+    """Go's ``%b`` of a float64: decimal mantissa, binary exponent (``4503599627370496p-52``)."""
+    if math.isnan(v) or math.isinf(v):
+        return format_float(v, "g", -1)
+    sign = "-" if math.copysign(1.0, v) < 0 else ""
+    a = abs(v)
+    if a == 0:
+        return f"{sign}0p-1074"
+    m, e = math.frexp(a)
+    mant, exp = int(m * (1 << 53)), e - 53
+    if exp < -1074:  # subnormal: Go keeps the exponent at the minimum
+        mant >>= -1074 - exp
+        exp = -1074
+    return f"{sign}{mant}p{exp:+d}"
+
+
 def _no_zero(f: _Flags) -> _Flags:
     if not f.zero:
         return f
@@ -393,6 +410,11 @@ def format_value(v: Any) -> str:
         return format_float(v, "g", -1)
     if t is bool:
         return "true" if v else "false"
+    method = getattr(t, "String", None)
+    if method is not None and not isinstance(v, Mapping | Sequence):
+        text = method(v)
+        if isinstance(text, str):
+            return text
     return sprint(v)
 
 

@@ -29,8 +29,8 @@ class Template:
 
     @property
     def defined_templates(self) -> list[str]:
-        """Names of the templates ``define`` d or ``block`` ed in the text, sorted."""
-        return sorted(self._templates)
+        """Names of the templates ``define`` d or ``block`` ed in the text (not the main one), sorted."""
+        return sorted(n for n in self._templates if n != self.name)
 
     def execute(self, data: Any) -> str:
         """Render with ``data`` as dot; raises :class:`TemplateError` naming the position on failure."""
@@ -73,14 +73,13 @@ def parse(
     parser = Parser(text, name, names)
     templates: dict[str, Exec] = {}
     try:
-        root, defined = parser.parse()
+        _root, defined = parser.parse()
         compiler = Compiler(text, name, user_funcs, html, templates, dict(defined))
         trees: dict[str, ListNode] = dict(defined)
         for tname, tree in trees.items():
             templates[tname] = compiler.compile_template(tname, tree)
-        main = compiler.compile_template(name, root)
     except RecursionError:
         raise TemplateError(f"template: {name}: template nested too deeply", name=name) from None
-    if name in trees and not root.nodes:
-        main = templates[name]
+    # The main text is itself the template `name`; a non-empty {{define name}} may stand in for an empty one.
+    main = templates[name]
     return Template(name, html, main, templates)

@@ -214,8 +214,15 @@ def checked_producer_config(cluster: KafkaClusterConfig) -> dict[str, Any]:
         raise KafkaSetupError(f"kafka cluster {cluster.id!r}: {exc}") from None
 
 
+#: librdkafka's upper bound for ``queue.buffering.max.messages``.
+_MAX_CLIENT_QUEUE: Final = 2_147_483_647
+
+
 def _default_producer_factory(cluster: KafkaClusterConfig, capacity: int) -> ClusterProducer:
     conf = checked_producer_config(cluster)
+    # librdkafka's own queue must hold everything our buffer admits; otherwise messages
+    # spill into the pending queue (still bounded and counted, but a slower path).
+    conf["queue.buffering.max.messages"] = min(max(capacity, 100_000), _MAX_CLIENT_QUEUE)
     try:
         transport = ConfluentTransport(conf, name=f"kapacity-{cluster.id}")
     except KafkaException as exc:

@@ -26,9 +26,12 @@ DEFAULT_MODE = 0o600
 
 
 
-#: Alerts waiting for a background handler's delivery thread. Bounded: when a receiver is
-#: down long enough to fill it, new alerts are dropped — counted in ``dropped`` and logged.
+#: Alerts waiting for a background handler's delivery thread. Bounded. Policy when full:
+#: block the caller (backpressure on the pipeline, then on writers) for up to
+#: ``FULL_QUEUE_WAIT_S``; only a receiver stuck longer than that makes new alerts be
+#: dropped — counted in ``dropped`` and logged, never silent.
 DELIVERY_QUEUE_SIZE = 1000
+FULL_QUEUE_WAIT_S = 5.0
 
 
 def option(options: Mapping[str, Any], name: str, default: Any = None) -> Any:
@@ -48,14 +51,16 @@ def reject_unknown(options: Mapping[str, Any], known: tuple[str, ...], kind: str
 
 
 class BackgroundHandler:
-    """Base of handlers whose delivery is I/O: ``handle`` queues, a thread delivers.
+    """Base of handlers whose delivery is I/O: ``handle`` queues, a thread delivers
+    (``handle`` returns at once unless the queue is full, see ``FULL_QUEUE_WAIT_S``).
 
     Subclasses implement :meth:`deliver` (may raise; failures are counted and logged).
     """
 
     kind = "handler"
 
-    def __init__(self, queue_size: int = DELIVERY_QUEUE_SIZE) -> None:
+    def __init__(self, queue_size: int = DELIVERY_QUEUE_SIZE, full_wait: float = FULL_QUEUE_WAIT_S) -> None:
+        self._full_wait = full_wait
         self._queue: queue.Queue[AlertData | None] = queue.Queue(maxsize=queue_size)
         self._counts = {"alerts": 0, "delivered": 0, "errors": 0, "dropped": 0}
         self._closed = False
@@ -68,7 +73,7 @@ class BackgroundHandler:
     def handle(self, alert: AlertData) -> None:
         self._counts["alerts"] += 1
         try:
-            self._queue.put_nowait(alert)
+            self._queue.put(alert, timeout=self._full_wait)
         except queue.Full:
             self._counts["dropped"] += 1
             log.error("%s handler: delivery queue full (%d alerts), alert %s dropped",

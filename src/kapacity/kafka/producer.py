@@ -39,6 +39,7 @@ from confluent_kafka import KafkaException, Producer
 from kapacity.kafka.errors import (
     KafkaAuthError,
     KafkaConnectionError,
+    KafkaDeliveryError,
     KafkaError,
     classify,
     is_auth_error,
@@ -68,12 +69,14 @@ DEFAULT_MESSAGE_TIMEOUT_S: Final = 300.0
 #: moves, and the latency of draining the pending queue.
 POLL_INTERVAL_S: Final = 0.05
 
-#: Metadata lookups block the poll thread, so each is short; a failed lookup is retried
-#: after METADATA_RETRY_S (a broker that is not up yet), successful ones are refreshed
-#: after METADATA_MAX_AGE_S (partitions may have been added).
+#: Metadata lookups block the poll thread, so each is short; a failed first lookup is
+#: retried after METADATA_RETRY_S (a broker that is not up yet: alerts wait for it),
+#: successful ones are refreshed after METADATA_MAX_AGE_S (partitions may have been
+#: added), and a failed refresh after METADATA_STALE_RETRY_S (the cached count still works).
 METADATA_TIMEOUT_S: Final = 1.0
 METADATA_RETRY_S: Final = 0.5
 METADATA_MAX_AGE_S: Final = 60.0
+METADATA_STALE_RETRY_S: Final = 10.0
 
 #: Failures and drops are logged at once, then summarised at most this often per topic,
 #: so an outage produces a bounded number of log lines that still carry every count.
@@ -145,7 +148,8 @@ class Transport(Protocol):
         """Send delivery reports and client errors to ``sink`` from now on."""
 
     def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
-        """Enqueue one message; raises :class:`BufferError` when the client's queue is full."""
+        """Enqueue one message; raises :class:`BufferError` when the client's queue is full,
+        :class:`KafkaError` when the client refuses it (``retriable`` says if it may pass later)."""
 
     def poll(self, timeout: float) -> None:
         """Serve delivery reports and errors, waiting up to ``timeout`` seconds for one."""
@@ -196,12 +200,19 @@ class ConfluentTransport:
             self._sink.client_error(err)
 
     def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
-        if attempt == 0:
-            self._producer.produce(topic, value, key, partition)
-        else:
-            self._producer.produce(
-                topic, value, key, partition, on_delivery=partial(self._report_attempt, attempt)
-            )
+        try:
+            if attempt == 0:
+                self._producer.produce(topic, value, key, partition)
+            else:
+                self._producer.produce(
+                    topic, value, key, partition, on_delivery=partial(self._report_attempt, attempt)
+                )
+        except KafkaException as exc:
+            # Refused before queueing (message too large, unknown partition, ...).
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], RdError) else None
+            if err is None:
+                raise KafkaDeliveryError(str(exc), retriable=False) from None
+            raise classify(err) from None
 
     def poll(self, timeout: float) -> None:
         self._producer.poll(timeout)
@@ -339,16 +350,16 @@ class ClusterProducer:
     # -- public API --
 
     def send(self, topic: str, key: bytes, value: bytes, choose: Chooser) -> bool:
-        """Accept one message for delivery; False if it was dropped (counted and logged)."""
+        """Accept one message for delivery; False if it was dropped or refused (counted, logged)."""
+        dropped = failed = ""
         with self._lock:
             c = self._counters.get(topic)
             if c is None:
                 c = self._counters[topic] = _Counters()
             if self._closing or self._outstanding >= self.capacity:
                 c.dropped += 1
-                reason = "producer is closed" if self._closing else f"buffer full ({self.capacity} messages in flight)"
+                dropped = "producer is closed" if self._closing else f"buffer full ({self.capacity} messages in flight)"
             else:
-                reason = ""
                 c.in_flight += 1
                 self._outstanding += 1
                 n = self._partitions.get(topic)
@@ -357,19 +368,43 @@ class ClusterProducer:
                     try:
                         self._transport.produce(topic, key, value, partition, 0)
                         return True
-                    except BufferError:
-                        item = _Pending(topic, key, value, partition, None, 0, self._clock() + self.message_timeout)
+                    except (BufferError, KafkaError) as exc:
+                        failed = self._refused(_Pending(topic, key, value, partition, choose, 0, 0.0), c, exc)
                 else:
                     if n is None:
                         self._wanted.add(topic)
-                    item = _Pending(topic, key, value, None, choose, 0, self._clock() + self.message_timeout)
-                self._push(item)
-        if reason:
-            self._logs.event(
-                f"drop:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: alert dropped: {reason}"
-            )
+                    self._push(_Pending(topic, key, value, None, choose, 0, self._clock() + self.message_timeout))
+        if dropped:
+            self._logs.event(f"drop:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: alert dropped: {dropped}")
+            return False
+        if failed:
+            self._logs.event(f"fail:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: alert not sent: {failed}")
             return False
         return True
+
+    def _refused(self, item: _Pending, c: _Counters, exc: BufferError | KafkaError) -> str:
+        """The client did not take ``item`` (lock held): park it or fail it.
+
+        A full client queue, or a retriable refusal such as an unknown partition (which also
+        drops the cached partition count), parks it in the pending queue and returns "";
+        ``item.choose`` set means its partition may be chosen again.
+        Otherwise it failed for good: counted in write_errors; returns the reason to log.
+        """
+        if isinstance(exc, KafkaError):
+            if not exc.retriable:
+                c.write_errors += 1
+                c.in_flight -= 1
+                self._outstanding -= 1
+                return str(exc)
+            self._metadata_errors[item.topic] = str(exc)
+            self._partitions.pop(item.topic, None)
+            self._wanted.add(item.topic)
+            if item.choose is not None:
+                item.partition = None  # choose again with the refreshed partition count
+        if not item.deadline:
+            item.deadline = self._clock() + self.message_timeout
+        self._push(item)
+        return ""
 
     def record_error(self, topic: str, reason: str) -> None:
         """Count a message for ``topic`` that failed before it could be sent (e.g. template error)."""
@@ -534,9 +569,14 @@ class ClusterProducer:
             try:
                 n = self._transport.partition_count(topic, METADATA_TIMEOUT_S)
             except KafkaError as exc:
-                failed = True
                 with self._lock:
                     self._metadata_errors[topic] = str(exc)
+                    if topic in self._fetched_at:
+                        # The cached count still routes messages: retry the refresh later
+                        # rather than block the poll thread on an unreachable cluster.
+                        self._fetched_at[topic] = self._clock() - METADATA_MAX_AGE_S + METADATA_STALE_RETRY_S
+                    else:
+                        failed = True
                 continue
             with self._lock:
                 self._partitions[topic] = n
@@ -547,16 +587,19 @@ class ClusterProducer:
         self._next_metadata_at = self._clock() + (METADATA_RETRY_S if failed else 0.0)
 
     def _drain_pending(self) -> None:
+        failed: list[tuple[str, str]] = []
         with self._lock:
             if not self._pending or self._auth_error is not None:
                 return
-            keep: deque[_Pending] = deque()
+            waiting = self._pending
+            self._pending = deque()
             full = False
-            while self._pending:
-                item = self._pending.popleft()
+            while waiting:
+                item = waiting.popleft()
+                self._pending_by_topic[item.topic] -= 1
                 n = self._partitions.get(item.topic)
                 if n is None or full:
-                    keep.append(item)
+                    self._push(item)
                     continue
                 if item.partition is None or item.partition >= n:
                     if item.choose is not None:
@@ -566,12 +609,14 @@ class ClusterProducer:
                     item.choose = None
                 try:
                     self._transport.produce(item.topic, item.key, item.value, item.partition, item.attempt)
-                except BufferError:
-                    keep.append(item)
-                    full = True
                     continue
-                self._pending_by_topic[item.topic] -= 1
-            self._pending = keep
+                except (BufferError, KafkaError) as exc:
+                    reason = self._refused(item, self._counters[item.topic], exc)
+                    full = isinstance(exc, BufferError)
+                if reason:
+                    failed.append((item.topic, reason))
+        for topic, reason in failed:
+            self._logs.event(f"fail:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: delivery failed: {reason}")
 
     def _fail_pending(self, reason: str, expired: Callable[[_Pending], bool]) -> None:
         failed: list[tuple[str, str]] = []

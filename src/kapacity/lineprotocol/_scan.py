@@ -36,6 +36,16 @@ _UINT = re.compile(r"[0-9]+")
 _FLOAT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _STRING_ESCAPE = re.compile(r'\\([\\"])')
 
+# Scanning with regexes keeps the loops in C. Names (measurement, tag keys and
+# values) end at a special character *not preceded by a backslash* (InfluxDB's
+# rule, hence the lookbehind); field keys and string values use backslash pairs.
+_NAME_END = re.compile(r"(?<!\\)[, ]")
+_TAG_KEY_END = re.compile(r"(?<!\\)[ ,=]")
+_TAG_VALUE_END = re.compile(r"(?<!\\)[=, ]")
+_FIELD_KEY = re.compile(r"(?:[^\\=, ]|\\[\s\S])*")
+_STRING_BODY = re.compile(r'(?:[^"\\]|\\[\s\S])*')
+_VALUE_END = re.compile("[ ,]")
+
 BOOLEANS: dict[str, bool] = {
     "t": True,
     "T": True,
@@ -117,18 +127,11 @@ def _scan_measurement(line: str, i: int) -> tuple[str, int, bool]:
     n = len(line)
     if line[i] == ",":
         raise ScanError(i, "missing measurement")
-    j = i
-    while True:
-        j += 1
-        if j >= n:
-            raise ScanError(j, "missing fields")
-        if line[j - 1] == "\\":
-            continue
-        c = line[j]
-        if c == ",":
-            return unescape_measurement(line[i:j]), j, True
-        if c == " ":
-            return unescape_measurement(line[i:j]), j, False
+    found = _NAME_END.search(line, i + 1)
+    if found is None:
+        raise ScanError(n, "missing fields")
+    j = found.start()
+    return unescape_measurement(line[i:j]), j, line[j] == ","
 
 
 def _scan_tags(line: str, pos: int) -> tuple[dict[str, str], int]:
@@ -139,37 +142,23 @@ def _scan_tags(line: str, pos: int) -> tuple[dict[str, str], int]:
         k0 = pos
         if pos >= n or line[pos] in " ,=":
             raise ScanError(pos, "missing tag key")
-        p = pos
-        while True:
-            p += 1
-            if p >= n:
-                raise ScanError(p, "missing tag value")
-            c = line[p]
-            if line[p - 1] == "\\":
-                continue
-            if c in " ,":
-                raise ScanError(p, "missing tag value")
-            if c == "=":
-                break
+        found = _TAG_KEY_END.search(line, pos + 1)
+        if found is None:
+            raise ScanError(n, "missing tag value")
+        p = found.start()
+        if line[p] != "=":
+            raise ScanError(p, "missing tag value")
         v0 = p + 1
         if v0 >= n or line[v0] in ", ":
             raise ScanError(v0, "missing tag value")
-        q = v0
-        more = False
-        while True:
-            q += 1
-            if q >= n:
-                raise ScanError(q, "missing fields")
-            if line[q - 1] == "\\":
-                continue
-            c = line[q]
-            if c == "=":
-                raise ScanError(q, "invalid tag format")
-            if c == ",":
-                more = True
-                break
-            if c == " ":
-                break
+        found = _TAG_VALUE_END.search(line, v0 + 1)
+        if found is None:
+            raise ScanError(n, "missing fields")
+        q = found.start()
+        c = line[q]
+        if c == "=":
+            raise ScanError(q, "invalid tag format")
+        more = c == ","
         pairs.append((unescape_key(line[k0:p]), unescape_key(line[v0:q]), k0))
         if not more:
             break
@@ -188,19 +177,11 @@ def _scan_fields(line: str, pos: int) -> tuple[dict[str, FieldValue], int]:
     fields: dict[str, FieldValue] = {}
     while True:
         k0 = pos
-        p = pos
-        while True:
-            if p >= n:
-                raise ScanError(p, "invalid field format")
-            c = line[p]
-            if c == "\\" and p + 1 < n:
-                p += 2
-                continue
-            if c == "=":
-                break
-            if c in " ,":
-                raise ScanError(p, "invalid field format")
-            p += 1
+        p = _FIELD_KEY.match(line, pos).end()  # type: ignore[union-attr]  # always matches
+        if p < n and line[p] == "\\":  # a lone backslash ending the line is part of the key
+            p = n
+        if p >= n or line[p] != "=":
+            raise ScanError(p, "invalid field format")
         if p == k0:
             raise ScanError(p, "missing field key")
         key = unescape_key(line[k0:p])
@@ -210,25 +191,16 @@ def _scan_fields(line: str, pos: int) -> tuple[dict[str, FieldValue], int]:
         c = line[v0]
         value: FieldValue
         if c == '"':
-            q = v0 + 1
-            while True:
-                if q >= n:
-                    raise ScanError(v0, "unbalanced quotes")
-                c2 = line[q]
-                if c2 == "\\" and q + 1 < n:
-                    q += 2
-                    continue
-                if c2 == '"':
-                    break
-                q += 1
+            q = _STRING_BODY.match(line, v0 + 1).end()  # type: ignore[union-attr]  # always matches
+            if q >= n or line[q] != '"':
+                raise ScanError(v0, "unbalanced quotes")
             value = unescape_string(line[v0 + 1 : q])
             q += 1
             if q < n and line[q] not in " ,":
                 raise ScanError(q, "invalid field format")
         else:
-            q = v0
-            while q < n and line[q] not in " ,":
-                q += 1
+            found = _VALUE_END.search(line, v0)
+            q = n if found is None else found.start()
             raw = line[v0:q]
             if c in "0123456789.-":
                 value = parse_number(raw, v0)

@@ -124,25 +124,28 @@ class AlertNode(Node):
         if gs is None:
             gs = self._new_group(row.name, row.group, row.tags, row.time)
         current = gs.history[gs.idx]
+        fields, tags, t = row.fields, row.tags, row.time
         if current == 0:
             # The healthy case, inlined: from OK only escalations are possible (no OK reset).
             level = 0
             try:
                 for lv, expr in self._up_from_ok:
-                    if expr(row.fields, row.tags, row.time) is True:
+                    if expr(fields, tags, t) is True:
                         level = lv
                         break
             except Exception:  # noqa: BLE001 - redo with per-expression error handling
-                level = self.chooser.choose_checked(row.fields, row.tags, row.time, 0)
+                level = self.chooser.choose_checked(fields, tags, t, 0)
             if level == 0 and self._ok_fast:
                 # OK after OK never emits; without flapping the ring's older slots do not
                 # matter, so a healthy point costs no state update.
                 return
         else:
-            level = self._choose(row.fields, row.tags, row.time, current)
-        if not gs.observe(row.time, level, self.policy):
+            level = self._choose(fields, tags, t, current)
+        emit = gs.observe(row.time, level, self.policy)
+        if self._group_inhibitors:
+            self._set_inhibitors(row.group, gs)
+        if not emit:
             return
-        self._set_inhibitors(row.group, gs)
         event = self._event(row.name, row.group, row.tags, row.fields, level, row.time, gs,
                             Result([row_series(row)]))
         if event is not None and self.children:
@@ -165,9 +168,11 @@ class AlertNode(Node):
                 highest, top = lv, row
         level = lowest if self.config.all_flag else highest
         t = b.time if (self.config.all_flag or level == OK) else top.time
-        if not gs.observe_batch(t, level, self.policy):
+        emit = gs.observe_batch(t, level, self.policy)
+        if self._group_inhibitors:
+            self._set_inhibitors(b.group, gs)
+        if not emit:
             return
-        self._set_inhibitors(b.group, gs)
         event = self._event(b.name, b.group, b.tags, top.fields, level, t, gs, Result([batch_series(b)]))
         if event is not None and self.children:
             self.points_out += len(b.rows)
@@ -179,6 +184,10 @@ class AlertNode(Node):
             self.emit_batch(b)
 
     def _set_inhibitors(self, group: str, gs: GroupState) -> None:
+        """Inhibit while the group is not OK; updated with every event, even a recovery that
+        ``noRecoveries`` drops (as Kapacitor's ``triggered``), but not while flapping."""
+        if self.policy.flapping and gs.flapping:
+            return
         items = self._group_inhibitors.get(group)
         if items:
             for inh in items:

@@ -169,7 +169,6 @@ UNSUPPORTED_NODES = frozenset({
     "changeDetect", "barrier", "delete", "holtWinters", "holtWintersWithFit",
     "cumulativeSum", "difference", "movingAverage", "elapsed", "top", "bottom",
     "kapacitorLoopback", "noOp", "stats", "httpPost", "influxQL", "trickle",
-    "bottom", "fill", "exclude", "linearFill",
 })
 
 #: Alert handlers Kapacitor has and kapacity does not (``.slack()`` …): named in the error.

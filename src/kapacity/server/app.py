@@ -58,6 +58,8 @@ def create_app(engine: Engine, tests: ServiceTests | None = None) -> FastAPI:
     ) -> Response:
         response = await call_next(request)
         response.headers["X-Kapacitor-Version"] = __version__
+        # InfluxDB clients (influxdb-python's ping) read their own header name.
+        response.headers["X-Influxdb-Version"] = __version__
         return response
 
     @app.exception_handler(APIError)

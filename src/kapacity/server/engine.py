@@ -234,7 +234,8 @@ class Engine:
     def _process(self, p: Point) -> None:
         key = DBRP(p.database, p.retention_policy)
         for task_id, task in self._running.items():
-            if key not in self._tasks[task_id].dbrps:
+            dbrps = self._tasks[task_id].dbrps
+            if dbrps and key not in dbrps:
                 continue
             try:
                 events = task.process(p)
@@ -270,7 +271,12 @@ class Engine:
             key = (task_id, ref.kind, repr(sorted(ref.options.items())))
             handler = self._chained.get(key)
             if handler is None:
-                handler = self._chained[key] = self.factory.create(ref.kind, ref.options)
+                try:
+                    handler = self._chained[key] = self.factory.create(ref.kind, ref.options)
+                except Exception as exc:  # noqa: BLE001 - counted and logged like a failed delivery
+                    self.counters.handler_errors += 1
+                    log.error("task %s: cannot create its %s handler: %s", task_id, ref.kind, exc)
+                    continue
             self._call(handler, alert, f"{ref.kind} handler of task {task_id}")
         if not ev.publish:
             return
@@ -327,9 +333,10 @@ class Engine:
         implicit = tuple(DBRP(db, rp) for db, rp in compiled.dbrps)
         if implicit and rec.dbrps and set(implicit) != set(rec.dbrps):
             raise BadRequest("cannot specify dbrp in both implicitly and explicitly")
+        # Kapacitor refuses a task without dbrp ("must specify dbrp"), but its docs define
+        # the seed example without one ("kapacitor define cpu_alert -tick cpu_alert.tick"):
+        # kapacity does what the docs show — such a task receives the points of every database.
         dbrps = implicit or rec.dbrps
-        if not dbrps:
-            raise BadRequest("must specify dbrp")
         return TaskRecord(**{**_fields(rec), "dbrps": dbrps, "error": ""})
 
     def create_task(self, body: Any) -> dict[str, Any]:

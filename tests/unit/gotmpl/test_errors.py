@@ -35,6 +35,9 @@ PARSE_ERRORS: list[tuple[str, str]] = [
     ("{{ if 1 }}{{ else }}{{ else }}{{ end }}", "template: message:1:28: expected end; found {{else}}"),
     ("{{ with 1 }}{{ else if 2 }}{{ end }}", "template: message:1:20: unexpected <if> in input"),
     ('{{ "\\q" }}', "template: message:1:3: invalid syntax"),
+    ("a {{-}}", 'template: message:1:4: illegal number syntax: "-"'),
+    ('{{ define "a" }}1{{ end }}{{ define "a" }}2{{ end }}',
+     'template: message:1:50: template: multiple definition of template "a"'),
 ]
 
 
@@ -76,8 +79,10 @@ EXEC_ERRORS: list[tuple[str, str]] = [
     ("{{ eq }}", 'template: t:1:3: executing "t" at <eq>: wrong number of args for eq: want at least 1 got 0'),
     ("{{ eq 1 }}", 'template: t:1:3: executing "t" at <eq 1>: error calling eq: missing argument for comparison'),
     ("{{ len 3 }}", 'template: t:1:3: executing "t" at <len 3>: error calling len: len of type int'),
-    ("{{ range .S }}{{ end }}", 'template: t:1:3: executing "t" at <{{range .S}}>: range can\'t iterate over str'),
-    ('{{ template "nope" }}', 'template: t:1:3: executing "t" at <{{template "nope"}}>: template "nope" not defined'),
+    ("{{ range .S }}{{ end }}", 'template: t:1:9: executing "t" at <{{range .S}}{{end}}>: range can\'t iterate over str'),
+    ("{{ range .S }}abcdef{{ end }}", 'template: t:1:9: executing "t" at <{{range .S}}abcdef{{...>: '
+     "range can't iterate over str"),
+    ('{{ template "nope" }}', 'template: t:1:12: executing "t" at <{{template "nope"}}>: template "nope" not defined'),
     ("{{ call .S }}", 'template: t:1:3: executing "t" at <call .S>: error calling call: non-function of type string'),
     ("line one\n  {{ .A.B.C.D.E }}", 'template: t:2:5: executing "t" at <.A.B.C.D.E>: '
      "can't evaluate field D in type string"),

@@ -44,7 +44,9 @@ SPRINTF_CASES: list[tuple[str, tuple[Any, ...], str]] = [
     ("%v %d", (Duration(90_000_000_000), Duration(1500)), "1m30s 1500"),
     ("%v", (Time(0),), "1970-01-01 00:00:00 +0000 UTC"),
     ("%T %T %T %T %T", (1, "x", 1.5, None, [1]), "int string float64 <nil> []interface {}"),
+    ("%x %.2x %.0x %X %b", (3.0, 0.1, 1.5, -0.1, 1.0), "0x1.8p+01 0x1.9ap-04 0x1p+01 -0X1.999999999999AP-04 4503599627370496p-52"),
     ("%[2]d %[1]d", (1, 2), "2 1"),
+    ("%[2]d", (1,), "%!d(BADINDEX)"),
     ("%*d|%-*d|", (5, 1, 5, 2), "    1|2    |"),
     ("%6.2f%%", (99.5,), " 99.50%"),
     # Go's annotations for mistakes.

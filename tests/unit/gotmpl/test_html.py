@@ -45,3 +45,7 @@ def test_json_is_not_predefined_in_text_mode() -> None:
     with pytest.raises(TemplateError, match='function "json" not defined'):
         parse("{{ json . }}")
     assert parse("{{ json . }}", funcs={"json": json_func}).execute({"a": 1}) == '{"a":1}\n'
+
+
+def test_time_plus_sign_is_escaped_like_kapacitor_details(alert: AlertData) -> None:
+    assert parse("{{ .Time }}", html=True).execute(alert) == "2023-11-14 22:13:20.123 &#43;0000 UTC"

@@ -142,6 +142,7 @@ RENDER_CASES: list[tuple[str, str, str]] = [
     ("recursive define", '{{ define "r" }}{{ if . }}{{ len . }}{{ template "r" (slice . 1) }}{{ end }}{{ end }}'
      '{{ template "r" .L }}', "321"),
     ("raw template name", "{{ define `q` }}Q{{ end }}{{ template `q` }}", "Q"),
+    ("empty redefinition keeps first", '{{ define "a" }}1{{ end }}{{ define "a" }} {{ end }}{{ template "a" }}', "1"),
 ]
 
 
@@ -214,6 +215,10 @@ def test_objects_with_lowercase_python_names_are_not_reachable(alert: AlertData)
     # Go only exposes exported names: `.id` is an error even though Python has it.
     with pytest.raises(Exception, match="unexported field"):
         parse("{{ .id }}").execute(alert)
+
+
+def test_define_with_the_main_name_is_the_main_template() -> None:
+    assert parse('{{ define "message" }}X{{ end }}', "message").execute({}) == "X"
 
 
 def test_defined_templates_are_listed() -> None:

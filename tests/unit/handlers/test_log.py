@@ -48,3 +48,30 @@ def test_unwritable_path_is_counted_not_raised(tmp_path: Path) -> None:
     h.handle(alert())
     h.close(5)
     assert h.stats()["errors"] == 1
+
+
+def test_full_queue_blocks_then_drops_and_counts() -> None:
+    import threading
+
+    from kapacity.handlers.log import BackgroundHandler
+
+    release = threading.Event()
+    delivered: list[str] = []
+
+    class Stuck(BackgroundHandler):
+        kind = "stuck"
+
+        def deliver(self, a: AlertData) -> None:
+            release.wait(10)
+            delivered.append(a.id)
+
+    h = Stuck(queue_size=1, full_wait=0.05)
+    for i in range(3):  # one in delivery, one queued...
+        h.handle(alert(i))
+    for i in range(3, 6):  # ...the queue is full: each waits 50 ms, then is dropped
+        h.handle(alert(i))
+    release.set()
+    h.close(5)
+    stats = h.stats()
+    assert stats["alerts"] == 6 and stats["dropped"] + stats["delivered"] == 6
+    assert stats["dropped"] >= 3 and delivered[0] == "cpu:host=a#0"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from confluent_kafka import KafkaError as RdError
 
-from kapacity.kafka.errors import KafkaConnectionError
+from kapacity.kafka.errors import KafkaConnectionError, KafkaDeliveryError, KafkaError
 from kapacity.kafka.producer import (
     MAX_REQUEUES,
     ClusterProducer,
@@ -40,6 +40,7 @@ class FakeTransport:
     sink: DeliverySink | None = None
     metadata_calls: int = 0
     closed: bool = False
+    refuse: KafkaError | None = None  # raised by the next produce() call
 
     def bind(self, sink: DeliverySink) -> None:
         self.sink = sink
@@ -47,6 +48,9 @@ class FakeTransport:
     def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
         if len(self.queue) >= self.queue_limit:
             raise BufferError("queue full")
+        if self.refuse is not None:
+            err, self.refuse = self.refuse, None
+            raise err
         sent = Sent(topic, key, value, partition, attempt)
         self.queue.append(sent)
         self.produced.append(sent)
@@ -160,6 +164,35 @@ def test_non_retriable_failure_is_counted_at_once_with_its_reason(caplog: pytest
     assert len(t.produced) == 1  # not retried
     assert p.stats("alerts") == TopicStats(write_errors=1)
     assert "too large" in caplog.text.lower()
+
+
+def test_message_the_client_refuses_for_good_is_counted_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTransport(partitions={"alerts": 1})
+    p = make(t)
+    p.send("alerts", b"k", b"first", by_key_length)
+    p.run_once(0)
+    t.refuse = KafkaDeliveryError("Broker: Message size too large", retriable=False)
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        assert p.send("alerts", b"k", b"huge", by_key_length) is False
+    assert p.stats("alerts") == TopicStats(write_errors=1, in_flight=1)
+    assert "alert not sent: Broker: Message size too large" in caplog.text
+
+
+def test_retriable_refusal_parks_the_message_and_refreshes_metadata() -> None:
+    t = FakeTransport(partitions={"alerts": 2})
+    p = make(t)
+    p.send("alerts", b"k", b"first", by_key_length)
+    p.run_once(0)
+    calls = t.metadata_calls
+    t.refuse = KafkaDeliveryError("Local: Unknown partition", retriable=True)
+    assert p.send("alerts", b"abc", b"second", by_key_length) is True
+    assert p.stats("alerts") == TopicStats(in_flight=2)
+    t.partitions["alerts"] = 4  # partitions were added
+    p.run_once(0)
+    assert t.metadata_calls == calls + 1
+    assert [(s.value, s.partition) for s in t.produced] == [(b"first", 1), (b"second", 3)]
+    t.report(None)
+    assert p.stats("alerts") == TopicStats(write_messages=2)
 
 
 def test_full_client_queue_parks_messages_in_order_until_space() -> None:

@@ -330,6 +330,17 @@ def test_inhibit_suppresses_category_while_inhibitor_group_is_not_ok() -> None:
     assert task.stats()["alert4"]["alerts_inhibited"] == 1
 
 
+def test_inhibition_ends_on_a_recovery_dropped_by_no_recoveries() -> None:
+    script = """
+    stream|from().measurement('cpu')|alert().noRecoveries().inhibit('app').crit(lambda: "v" > 5)
+    stream|from().measurement('mem')|alert().category('app').crit(lambda: "v" > 5)
+    """
+    task = build_task(script, task_name="t")
+    events = feed(task, [Point("cpu", {}, {"v": 9}, 1 * S), Point("cpu", {}, {"v": 1}, 2 * S),
+                         Point("mem", {}, {"v": 9}, 3 * S)])
+    assert [e.name for e in events] == ["cpu", "mem"]
+
+
 # --- deadman ----------------------------------------------------------------------------
 
 

@@ -334,3 +334,17 @@ def test_var_holding_a_node_and_list_var() -> None:
     """
     _, seen = run(script, [cpu(1, {"host": "a", "x": "y"}, v=1)])
     assert list(seen[0]) == ["cpu|host=a,x=y"]
+
+
+def test_from_measurement_then_where_counts_exactly() -> None:
+    # from().measurement()|where() takes a fused fast path: same results, same counters.
+    script = "stream|from().measurement('cpu')|where(lambda: \"v\" > 5)|httpOut('out')"
+    task = build_task(script, task_name="t")
+    for p in [cpu(1, v=1), cpu(2, v=9), Point("mem", {}, {"v": 9}, 3 * S), cpu(4, w=1)]:
+        task.process(p)
+    res = task.http_out("out")
+    assert res is not None and res.series[0].values == [[Time(2 * S), 9]]
+    st = task.stats()
+    assert (st["from1"]["points_in"], st["from1"]["points_out"]) == (3, 3)
+    assert (st["where2"]["points_in"], st["where2"]["points_out"], st["where2"]["errors"]) == (3, 1, 1)
+    assert st["httpOut3"]["points_in"] == 1

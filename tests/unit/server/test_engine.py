@@ -95,8 +95,6 @@ def test_failing_handler_is_counted_and_others_still_run(engine: Engine) -> None
 def test_bad_inputs_are_rejected_with_the_reason(engine: Engine) -> None:
     with pytest.raises(BadRequest, match="line 1 char 1"):
         engine.create_task({"id": "t1", "script": "nonsense", "dbrps": DBRPS})
-    with pytest.raises(BadRequest, match="must specify dbrp"):
-        engine.create_task({"id": "t1", "script": "crit usage > 1"})
     with pytest.raises(BadRequest, match="option 'bad'"):
         engine.put_handler(HandlerSpec("h", "cpu", "log", {"bad": 1}), must_exist=False)
     with pytest.raises(BadRequest, match="kind: unknown handler kind 'smtp'; valid: log, kafka"):
@@ -159,3 +157,12 @@ def test_delete_topic_removes_handlers_and_state(engine: Engine) -> None:
     assert engine.topics.topic("cpu") is None
     repo = engine.repo
     assert isinstance(repo, MemoryRepository) and repo.handlers == {}
+
+
+def test_task_without_dbrp_gets_every_database(engine: Engine) -> None:
+    # As the seed document shows: `kapacitor define cpu_alert -tick cpu_alert.tick`.
+    view = engine.create_task({"id": "t1", "script": "crit usage > 90 handler log", "status": "enabled"})
+    assert view["dbrps"] == []
+    engine.write([cpu(95, db="a", host="1"), cpu(95, db="b", rp="x", host="2")])
+    engine.wait_idle()
+    assert isinstance(engine.factory, FakeFactory) and len(engine.factory.received) == 2
