@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--hosts", type=int, default=1_000)
+    ap.add_argument("--store", action="store_true", help="persist topic state in SQLite (as serve does)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kapacity-bench-"))
     bodies = []
@@ -50,7 +51,7 @@ def main() -> None:
             idle = 5 if i % 97 == 0 else 50  # a few alerts and recoveries
             lines.append(f"cpu,host=h{i % args.hosts},region=eu usage_idle={idle},usage_user=12.5 {t + i}")
         bodies.append("\n".join(lines).encode())
-    with running(Config(), tmp, persist=False) as (engine, srv):
+    with running(Config(), tmp, persist=args.store) as (engine, srv):
         httpx.post(f"{srv.url}/kapacitor/v1/tasks", json={
             "id": "bench", "script": SCRIPT.format(log=tmp / "alerts.log"), "status": "enabled",
             "dbrps": [{"db": "bench", "rp": "autogen"}]}).raise_for_status()
@@ -72,7 +73,7 @@ def main() -> None:
         processed = time.perf_counter() - t0
         alerts = engine.counters.alerts
     print(json.dumps({
-        "points": args.points, "batch": args.batch, "clients": args.clients, "hosts": args.hosts,
+        "points": args.points, "store": args.store, "batch": args.batch, "clients": args.clients, "hosts": args.hosts,
         "accepted_points_per_s": round(args.points / accepted),
         "processed_points_per_s": round(args.points / processed),
         "alerts": alerts,

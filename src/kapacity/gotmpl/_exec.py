@@ -7,6 +7,7 @@ like ``{{ .ID }} is {{ .Level }}`` becomes three appends and two attribute reads
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,6 +39,8 @@ from kapacity.gotmpl._parser import position
 from kapacity.gotmpl._values import NO_VALUE, go_type_name, is_exported, is_true
 from kapacity.gotmpl.errors import TemplateError
 from kapacity.gotmpl.gofmt import format_value
+
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 # Python frames per template call make Go's 100000 impossible; 100 is plenty for alert templates.
 MAX_TEMPLATE_DEPTH = 100
@@ -174,6 +177,9 @@ class Compiler:
     def compile_node(self, node: Node) -> Exec:
         if isinstance(node, TextNode):
             text = node.text
+            if self.html:
+                # html/template drops HTML comments from the template's own text.
+                text = _HTML_COMMENT.sub("", text)
 
             def run_text(st: State, dot: Any) -> None:
                 st.out.append(text)
@@ -421,17 +427,9 @@ class Compiler:
         if isinstance(first, DotNode):
 
             def cmd_dot(st: State, dot: Any, final: Any) -> Any:
-                if final is not MISSING:
-                    check(st, final)
+                check(st, final)
                 return dot
 
-            if len(cmd.args) > 1:
-
-                def cmd_dot_args(st: State, dot: Any, final: Any) -> Any:
-                    check(st, final)
-                    return dot
-
-                return cmd_dot_args
             return cmd_dot
         const = self.constant(first)
 

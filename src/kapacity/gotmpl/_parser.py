@@ -144,6 +144,10 @@ def number_value(text: str, kind: str) -> int | float:
             raise ValueError(f"malformed character constant: {text}")
         return ord(s)
     if text.endswith("i"):
+        try:
+            number_value(text[:-1], lx.NUMBER)
+        except ValueError:
+            raise ValueError(f"illegal number syntax: {_q(text)}") from None
         raise ValueError(f"complex numbers are not supported: {text}")
     looks_float = any(c in text for c in ".eEpP") and not _is_hex_int(text)
     if not looks_float:

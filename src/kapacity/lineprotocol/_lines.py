@@ -7,7 +7,10 @@ a backslash (InfluxDB's ``scanLine``). Only bodies that contain a ``"`` or a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+
+_LINE_SPECIAL = re.compile(r'[\\ =,"]')
 
 
 class _LineState:
@@ -23,13 +26,19 @@ class _LineState:
 
 
 def _continues(piece: str, state: _LineState) -> bool:
-    """Scan ``piece`` (a physical line); true when the newline after it is not an end."""
-    i = 0
-    n = len(piece)
-    while i < n:
+    """Scan ``piece`` (a physical line); true when the newline after it is not an end.
+
+    Only the characters that matter are visited (found by a regex in C); a
+    backslash hides the character right after it.
+    """
+    hidden = -1
+    for found in _LINE_SPECIAL.finditer(piece):
+        i = found.start()
+        if i == hidden:
+            continue
         c = piece[i]
         if c == "\\":
-            i += 2
+            hidden = i + 1
             continue
         if c == " ":
             state.in_fields = True
@@ -40,9 +49,8 @@ def _continues(piece: str, state: _LineState) -> bool:
                 state.commas += 1
             elif c == '"' and state.equals > state.commas:
                 state.quoted = not state.quoted
-        i += 1
-    # ``i == n + 1``: a trailing backslash swallowed the newline.
-    return state.quoted or i > n
+    # A backslash ending the piece hides the newline itself.
+    return state.quoted or hidden == len(piece)
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -54,7 +62,8 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
         piece = pieces[k]
         lineno = k + 1
         k += 1
-        if '"' not in piece and "\\" not in piece:
+        if '"' not in piece and piece[-1:] != "\\":
+            # Without quotes only a backslash hiding the newline joins lines.
             yield lineno, piece
             continue
         state = _LineState()

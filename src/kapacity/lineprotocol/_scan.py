@@ -16,6 +16,7 @@ Escaping rules (as in InfluxDB):
 from __future__ import annotations
 
 import math
+import operator
 import re
 
 from kapacity.lineprotocol._precision import (
@@ -35,6 +36,7 @@ _INT = re.compile(r"-?[0-9]+")
 _UINT = re.compile(r"[0-9]+")
 _FLOAT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _STRING_ESCAPE = re.compile(r'\\([\\"])')
+_ESCAPED_CHAR = operator.itemgetter(1)  # a C-level replacement: the escaped character
 
 # Scanning with regexes keeps the loops in C. Names (measurement, tag keys and
 # values) end at a special character *not preceded by a backslash* (InfluxDB's
@@ -85,7 +87,7 @@ def unescape_key(raw: str) -> str:
 def unescape_string(raw: str) -> str:
     if "\\" not in raw:
         return raw
-    return _STRING_ESCAPE.sub(r"\1", raw)
+    return _STRING_ESCAPE.sub(_ESCAPED_CHAR, raw)
 
 
 def _skip_whitespace(line: str, i: int) -> int:

@@ -18,6 +18,7 @@ Processing model (simple and correct first):
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 import queue
@@ -304,7 +305,7 @@ class Engine:
             running = self.compiler.start(rec.id, rec.script, rec.vars)
             running.restore_levels(self._levels())
         except Exception as exc:  # noqa: BLE001 - kept as the task's error, shown by the API
-            self._tasks[rec.id] = _with_error(rec, str(exc))
+            self._tasks[rec.id] = dataclasses.replace(rec, error=str(exc))
             log.error("task %s cannot start: %s", rec.id, exc)
             return
         self._running[rec.id] = running
@@ -337,7 +338,7 @@ class Engine:
         # the seed example without one ("kapacitor define cpu_alert -tick cpu_alert.tick"):
         # kapacity does what the docs show — such a task receives the points of every database.
         dbrps = implicit or rec.dbrps
-        return TaskRecord(**{**_fields(rec), "dbrps": dbrps, "error": ""})
+        return dataclasses.replace(rec, dbrps=dbrps, error="")
 
     def create_task(self, body: Any) -> dict[str, Any]:
         rec = new_record(body, self.clock())
@@ -494,10 +495,3 @@ class Engine:
     def handler_stats(self) -> dict[str, Any]:
         return self.factory.stats()
 
-
-def _fields(rec: TaskRecord) -> dict[str, Any]:
-    return {f: getattr(rec, f) for f in TaskRecord.__slots__}
-
-
-def _with_error(rec: TaskRecord, error: str) -> TaskRecord:
-    return TaskRecord(**{**_fields(rec), "error": error})

@@ -109,18 +109,6 @@ def parse_dbrps(raw: Any) -> tuple[DBRP, ...]:
     return tuple(out)
 
 
-def parse_dbrp_text(text: str) -> DBRP:
-    """``db.rp`` / ``"db"."rp"`` (CLI ``-dbrp``) → DBRP."""
-    t = text.strip()
-    m = re.fullmatch(r'"((?:[^"\\]|\\.)*)"\."((?:[^"\\]|\\.)*)"', t)
-    if m:
-        return DBRP(m.group(1), m.group(2))
-    db, sep, rp = t.partition(".")
-    if not db or not sep or not rp:
-        raise BadRequest(f"invalid dbrp {text!r}: expected db.rp")
-    return DBRP(db.strip('"'), rp.strip('"'))
-
-
 def parse_vars(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}

@@ -36,6 +36,13 @@ PARSE_ERRORS: list[tuple[str, str]] = [
     ("{{ with 1 }}{{ else if 2 }}{{ end }}", "template: message:1:20: unexpected <if> in input"),
     ('{{ "\\q" }}', "template: message:1:3: invalid syntax"),
     ("a {{-}}", 'template: message:1:4: illegal number syntax: "-"'),
+    ("{{0xi}}", 'template: message:1:2: illegal number syntax: "0xi"'),
+    ("{{ 1i }}", "template: message:1:3: complex numbers are not supported: 1i"),
+    ("{{ ( ) }}", "template: message:1:5: missing value for parenthesized pipeline"),
+    ("{{range $k, .}}{{end}}", "template: message:1:12: range can only initialize variables"),
+    ("{{range $k, $v := }}{{end}}", "template: message:1:18: missing value for range"),
+    ('line1\n{{"x"\n"y"\n', "template: message:4:0: unclosed action started at message:2"),
+    ("{{a#}}", "template: message:1:3: bad character U+0023 '#'"),
     ('{{ define "a" }}1{{ end }}{{ define "a" }}2{{ end }}',
      'template: message:1:50: template: multiple definition of template "a"'),
 ]

@@ -49,3 +49,7 @@ def test_json_is_not_predefined_in_text_mode() -> None:
 
 def test_time_plus_sign_is_escaped_like_kapacitor_details(alert: AlertData) -> None:
     assert parse("{{ .Time }}", html=True).execute(alert) == "2023-11-14 22:13:20.123 &#43;0000 UTC"
+
+
+def test_html_comments_in_template_text_are_dropped() -> None:
+    assert parse("a<!-- note\n -->b{{ .X }}", html=True).execute({"X": 1}) == "ab1"

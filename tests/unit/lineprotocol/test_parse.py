@@ -276,3 +276,14 @@ def test_fast_path_defers_what_python_accepts_but_line_protocol_does_not(line: s
     assert _fast(line, 1, 0, "", "") is None
     with pytest.raises(ScanError):
         scan_line(line, 1, 0, "", "")
+
+
+def test_quote_in_a_tag_does_not_join_lines() -> None:
+    result = parse_lines('cpu,t="x v=1 1\nmem v=2 2', now_ns=0)
+    assert [(p.name, p.tags) for p in result.points] == [("cpu", {"t": '"x'}), ("mem", {})]
+
+
+def test_backslash_before_newline_joins_lines_like_influxdb() -> None:
+    result = parse_lines("cpu,t=a\\\nb v=1 1\nmem v=2 2", now_ns=0)
+    assert result.errors == []
+    assert [(p.name, p.tags) for p in result.points] == [("cpu", {"t": "a\\\nb"}), ("mem", {})]
