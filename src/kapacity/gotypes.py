@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import functools
 from dataclasses import dataclass
 
 NANOS_PER_SECOND = 1_000_000_000
@@ -40,6 +41,12 @@ class Level(enum.IntEnum):
             raise ValueError(f"invalid level {text!r}: valid levels are {valid}") from None
 
 
+@functools.lru_cache(maxsize=4096)
+def _rfc3339_seconds(secs: int) -> str:
+    # Alerts of one burst share their second: formatting it once is most of the cost.
+    return (_EPOCH + _dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Time:
     """A point in time as integer nanoseconds since the Unix epoch, always UTC."""
@@ -65,7 +72,7 @@ class Time:
     def rfc3339nano(self) -> str:
         """Go's ``time.RFC3339Nano`` in UTC: fractional seconds without trailing zeros."""
         secs, frac = divmod(self.ns, NANOS_PER_SECOND)
-        base = (_EPOCH + _dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+        base = _rfc3339_seconds(secs)
         if frac:
             return f"{base}.{frac:09d}".rstrip("0") + "Z"
         return base + "Z"

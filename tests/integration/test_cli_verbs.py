@@ -110,6 +110,14 @@ def test_service_tests_against_the_server(broker: Broker, tmp_path: Path) -> Non
         r = run(srv.url, "service-tests", "server", "kafka", "--json")
         assert r.exit_code == 0, r.output
         assert json.loads(r.output) == [{"service": "kafka", "success": True, "message": ""}]
+        # Kapacitor's spelling: `service-tests [NAME...]` asks the server too.
+        for args in (["service-tests"], ["service-tests", "kafka"]):
+            r = run(srv.url, *args)
+            assert r.exit_code == 0, r.output
+            assert r.output.split() == ["Service", "Success", "Message", "kafka", "true"]
+        # A local variant's own option selects it: no server involved, its own error.
+        r = run(srv.url, "service-tests", "kafka", "--cluster", "nope")
+        assert r.exit_code == 1 and 'unknown cluster "nope"' in r.output
 
 
 def test_unreachable_server_is_a_clear_error() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import warnings
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -42,11 +43,11 @@ def _observe(bootstrap: str, topic: str, partitioner: str, keys: list[bytes]) ->
     seen: dict[bytes, int] = {}
     errors: list[str] = []
 
-    def report(err: object, msg: object) -> None:
+    def report(err: Any, msg: Any) -> None:
         if err is not None:
             errors.append(str(err))
         else:
-            seen[msg.key()] = msg.partition()  # type: ignore[attr-defined]
+            seen[msg.key()] = msg.partition()
 
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": partitioner, "linger.ms": 5})
     for key in keys:

@@ -167,6 +167,7 @@ class TlsProxy:
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]  # the handler task returns None
         self._writers.add(writer)
+        up_writer: asyncio.StreamWriter | None = None
         try:
             try:
                 up_reader, up_writer = await asyncio.open_connection(self._host, self._upstream)
@@ -179,6 +180,9 @@ class TlsProxy:
             )
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
+            self._writers.discard(writer)
+            if up_writer is not None:
+                self._writers.discard(up_writer)
 
     @staticmethod
     async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -203,6 +207,11 @@ class TlsProxy:
             pending = [t for t in self._tasks if not t.done()]
             if pending:
                 await asyncio.wait(pending, timeout=5)
+            if self._server is not None:
+                await self._server.wait_closed()
+            # Let the transports' connection_lost callbacks run before the loop stops, so
+            # none is left unclosed for the garbage collector to warn about.
+            await asyncio.sleep(0.05)
 
         if self._loop.is_running():
             asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)

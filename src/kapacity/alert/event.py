@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kapacity.alert.gojson import encode, go_string
+from kapacity import gotypes as _gt
 from kapacity.gotypes import Duration, Level, Time
 
 
@@ -98,15 +99,15 @@ class AlertData:
         return self.details
 
     @property
-    def Time(self) -> Time:  # noqa: N802
+    def Time(self) -> _gt.Time:  # noqa: N802
         return self.time
 
     @property
-    def Duration(self) -> Duration:  # noqa: N802
+    def Duration(self) -> _gt.Duration:  # noqa: N802
         return self.duration
 
     @property
-    def Level(self) -> Level:  # noqa: N802
+    def Level(self) -> _gt.Level:  # noqa: N802
         return self.level
 
     @property
@@ -114,7 +115,7 @@ class AlertData:
         return self.data
 
     @property
-    def PreviousLevel(self) -> Level:  # noqa: N802
+    def PreviousLevel(self) -> _gt.Level:  # noqa: N802
         return self.previous_level
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kapacity.gotypes import Duration, Level, Time
@@ -19,9 +19,17 @@ _HTML_ESCAPES = str.maketrans(
 )
 
 
+# The C-accelerated string encoder behind ``json.dumps(ensure_ascii=False)``: building a
+# JSONEncoder per call costs ~10x more than the escaping itself on this hot path.
+_encode_basestring: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def go_string(s: str) -> str:
     """A JSON string literal as Go's encoder writes it (HTML-safe, UTF-8 kept raw)."""
-    return json.dumps(s, ensure_ascii=False).translate(_HTML_ESCAPES)
+    out = _encode_basestring(s)
+    if "<" in s or ">" in s or "&" in s or "\u2028" in s or "\u2029" in s:
+        return out.translate(_HTML_ESCAPES)
+    return out
 
 
 def _fixed(digits: str, point: int) -> str:
@@ -35,6 +43,11 @@ def _fixed(digits: str, point: int) -> str:
 
 def go_float(f: float) -> str:
     """Go's JSON encoding of a float64: ``strconv`` shortest, ``'e'`` form only outside [1e-6, 1e21)."""
+    text = repr(f)
+    if "e" not in text and "n" not in text:
+        # Python prints [1e-4, 1e16) in fixed notation, a subset of Go's fixed range:
+        # only the trailing ".0" of whole numbers differs.
+        return text[:-2] if text.endswith(".0") else text
     if math.isnan(f) or math.isinf(f):
         # Go refuses to encode these; null keeps the document valid.
         return "null"
@@ -59,11 +72,49 @@ def go_float(f: float) -> str:
     return sign + _fixed(digits, point)
 
 
+def _encode_time(value: Time) -> str:
+    return '"' + value.rfc3339nano() + '"'
+
+
+#: Exact-type fast paths; subclasses and containers fall through to :func:`_encode_slow`.
+_FAST: dict[type, Callable[[Any], str]] = {
+    str: go_string,
+    float: go_float,
+    int: str,
+    bool: lambda v: "true" if v else "false",
+    type(None): lambda v: "null",
+    Time: _encode_time,
+    Duration: lambda v: str(v.ns),
+    Level: lambda v: '"' + v.name + '"',
+}
+
+
+def _encode_list(value: list[Any] | tuple[Any, ...]) -> str:
+    return "[" + ",".join([encode(v) for v in value]) + "]"
+
+
+def _encode_dict(value: dict[Any, Any]) -> str:
+    # Go sorts map keys; kapacity's maps are keyed by strings.
+    return "{" + ",".join([go_string(str(k)) + ":" + encode(value[k]) for k in sorted(value)]) + "}"
+
+
+_FAST[list] = _encode_list
+_FAST[tuple] = _encode_list
+_FAST[dict] = _encode_dict
+
+
 def encode(value: Any) -> str:
     """Encode a value tree (dict, list, str, int, float, bool, None, Time, Duration, Level).
 
     Any other object with a ``to_json() -> str`` method is encoded as that text.
     """
+    fast = _FAST.get(type(value))
+    if fast is not None:
+        return fast(value)
+    return _encode_slow(value)
+
+
+def _encode_slow(value: Any) -> str:
     if value is None:
         return "null"
     if value is True:
@@ -79,14 +130,14 @@ def encode(value: Any) -> str:
     if isinstance(value, str):
         return go_string(value)
     if isinstance(value, Time):
-        return '"' + value.rfc3339nano() + '"'
+        return _encode_time(value)
     if isinstance(value, Duration):
         return str(value.ns)
     if isinstance(value, Mapping):
         items = sorted(value.items())
         return "{" + ",".join(go_string(str(k)) + ":" + encode(v) for k, v in items) + "}"
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        return "[" + ",".join(encode(v) for v in value) + "]"
+        return "[" + ",".join([encode(v) for v in value]) + "]"
     # Go structs marshal in field order, which a dict would lose: objects that
     # know their Go JSON (``Series``, ``Result``, ...) provide it as text.
     to_json = getattr(value, "to_json", None)

@@ -6,7 +6,9 @@ Given the level a group is at (``current``), the level expressions (``info``, ``
 1. from CRITICAL down to ``max(current, INFO)``, the first level whose expression is true
    (an escalation, or staying at ``current``);
 2. else, if ``current`` has a reset expression and it is false, stay at ``current``;
-3. else from ``current`` down to INFO, the first true expression; else OK.
+3. else from ``current`` down to INFO, the first true expression; else OK (``current``
+   itself was found false in step 1, so step 3 starts below it: every expression is
+   evaluated at most once per point).
 
 Example (Kapacitor's docs): info>60 reset<50, warn>70 reset<60, crit>80 reset<70 over
 61 73 64 85 62 56 47 gives INFO WARNING WARNING CRITICAL INFO INFO OK.
@@ -60,55 +62,46 @@ class LevelChooser:
             tuple((lv, e) for lv in range(CRITICAL, max(cur, INFO) - 1, -1) if (e := levels[lv]) is not None)
             for cur in range(4)
         )
-        # Step 3 (after a passed reset): current down to INFO.
+        # Step 3 (after a passed reset): below current down to INFO. Kapacitor starts at
+        # current itself, whose expression step 1 has just found false: evaluating it again
+        # would feed a stateful expression the same point twice, for the same answer.
         self._down = tuple(
-            tuple((lv, e) for lv in range(cur, OK, -1) if (e := levels[lv]) is not None)
+            tuple((lv, e) for lv in range(cur - 1, OK, -1) if (e := levels[lv]) is not None)
             for cur in range(4)
         )
 
     def choose(self, fields: Any, tags: Any, t: int, current: int) -> int:
-        """The level (an int, OK=0 … CRITICAL=3) of a point given the ``current`` level."""
-        try:
-            for lv, expr in self._up[current]:
-                if expr(fields, tags, t) is True:
-                    return lv
-            reset = self._resets[current]
-            if reset is not None and reset(fields, tags, t) is not True:
-                return current
-            for lv, expr in self._down[current]:
-                if expr(fields, tags, t) is True:
-                    return lv
-            return OK
-        except Exception:  # noqa: BLE001 - rare: redo with per-expression error handling
-            return self.choose_checked(fields, tags, t, current)
+        """The level (an int, OK=0 … CRITICAL=3) of a point given the ``current`` level.
 
-    def _first_true(self, exprs: Sequence[tuple[int, Predicate]], fields: Any, tags: Any, t: int) -> int:
-        for lv, expr in exprs:
+        Each expression is evaluated at most once per point, so a stateful one (``sigma``,
+        ``count``, ``spread``) sees every point exactly once, even when another expression
+        raises. (A ``try`` costs nothing until something raises, on Python ≥ 3.11.)
+        """
+        on_error = self._on_error
+        for lv, expr in self._up[current]:
             try:
                 if expr(fields, tags, t) is True:
                     return lv
-            except Exception as err:  # noqa: BLE001 - any lambda failure counts as false
-                self._on_error(_NAMES[lv], Level(lv), err)
-        return -1
-
-    def escalations(self, current: int) -> tuple[tuple[int, Predicate], ...]:
-        """The (level, expression) pairs step 1 tries from ``current``, highest first."""
-        return self._up[current]
-
-    def choose_checked(self, fields: Any, tags: Any, t: int, current: int) -> int:
-        """:meth:`choose` where a failing expression counts as false and is reported."""
-        found = self._first_true(self._up[current], fields, tags, t)
-        if found >= 0:
-            return found
+            except Exception as err:  # noqa: BLE001 - a failing expression counts as false
+                on_error(_NAMES[lv], Level(lv), err)
         reset = self._resets[current]
         if reset is not None:
             try:
                 if reset(fields, tags, t) is not True:
                     return current
             except Exception as err:  # noqa: BLE001 - logged, then treated as "no reset"
-                self._on_error(_NAMES[current] + "Reset", Level(current), err)
-        found = self._first_true(self._down[current], fields, tags, t)
-        return found if found >= 0 else OK
+                on_error(_NAMES[current] + "Reset", Level(current), err)
+        for lv, expr in self._down[current]:
+            try:
+                if expr(fields, tags, t) is True:
+                    return lv
+            except Exception as err:  # noqa: BLE001
+                on_error(_NAMES[lv], Level(lv), err)
+        return OK
+
+    def escalations(self, current: int) -> tuple[tuple[int, Predicate], ...]:
+        """The (level, expression) pairs step 1 tries from ``current``, highest first."""
+        return self._up[current]
 
 
 _NAMES = ("ok", "info", "warn", "crit")

@@ -1,7 +1,8 @@
 """``kapacity kafka tail TOPIC``: print the messages of a Kafka topic (alerts, usually).
 
 Reads the ``[[kafka]]`` cluster from ``--config`` (``--cluster`` picks one; the only
-enabled cluster by default) or takes ``--brokers`` directly. Prints ``key<TAB>value`` per
+enabled cluster by default) or takes ``--brokers`` directly; with neither, it reads the
+broker ``kapacity serve --dev-kafka`` starts (``localhost:9093``). Prints ``key<TAB>value`` per
 message, or JSON objects with ``--json``. Stops after ``-n`` messages or on Ctrl-C.
 """
 
@@ -26,7 +27,8 @@ def kafka_group() -> None:
 @click.argument("topic")
 @click.option("--config", "-config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None)
 @click.option("--cluster", default="", help="[[kafka]] cluster id (default: the only enabled one)")
-@click.option("--brokers", default="", help="host:port[,host:port] instead of a config file")
+@click.option("--brokers", default="",
+              help="host:port[,host:port] instead of a config file (default: the --dev-kafka broker, localhost:9093)")
 @click.option("--from-beginning", is_flag=True, help="start at the oldest message, not the newest")
 @click.option("-n", "count", type=int, default=0, help="stop after N messages (0 = never)")
 @click.option("--json", "as_json", is_flag=True, help='one {"key","value","partition","offset"} per line')
@@ -41,6 +43,10 @@ def tail(topic: str, config_path: str | None, cluster: str, brokers: str, from_b
     from kapacity.kafka.clientconfig import consumer_config
 
     group = f"kapacity-tail-{uuid.uuid4().hex[:8]}"
+    if not brokers and not config_path:
+        from kapacity.server.runner import DEV_KAFKA_PORT
+
+        brokers = f"localhost:{DEV_KAFKA_PORT}"
     try:
         if brokers:
             conf: dict[str, object] = {"bootstrap.servers": brokers, "group.id": group}

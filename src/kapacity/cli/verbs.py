@@ -321,15 +321,38 @@ def service_tests_server(names: tuple[str, ...], url: str | None, as_json: bool)
     _run_service_tests(names, url, as_json)
 
 
-@click.group("service-tests", invoke_without_command=True)
-@_url_option
-@_json_option
-@click.pass_context
-@_client_errors
-def service_tests(ctx: click.Context, url: str | None, as_json: bool) -> None:
-    """Run the server's service tests; ``service-tests server NAME...`` runs named ones."""
-    if ctx.invoked_subcommand is None:
-        _run_service_tests((), url, as_json)
+class ServiceTestsGroup(click.Group):
+    """``service-tests``: Kapacitor's ``service-tests [NAME...]`` asks the running server.
+
+    Local variants registered as sub-commands (``service-tests kafka --config F``) run
+    only when one of their own options is given; ``service-tests kafka`` alone means what
+    it means to Kapacitor: the server's ``kafka`` test. ``service-tests server NAME...``
+    is the explicit spelling.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not self._local(args) and not (args and args[0] in ("server", "--help", "-h")):
+            args = ["server", *args]
+        return super().parse_args(ctx, args)
+
+    def _local(self, args: list[str]) -> bool:
+        """True when ``args`` name a local sub-command together with one of its options."""
+        names = [a for a in args if a in self.commands and a != "server"]
+        if not names:
+            return False
+        cmd = self.commands[names[0]]
+        own = {o for p in cmd.params if isinstance(p, click.Option) for o in p.opts + p.secondary_opts}
+        own -= {"--json", "--help", "-h"}
+        return any(a.split("=", 1)[0] in own for a in args) or "--help" in args
+
+
+@click.group("service-tests", cls=ServiceTestsGroup, invoke_without_command=True)
+def service_tests() -> None:
+    """Run the server's service tests: ``service-tests [NAME...] [--url URL] [--json]``.
+
+    Exit status 1 when a test fails. ``service-tests kafka --config FILE`` tests a cluster
+    of a config file directly, without a server.
+    """
 
 
 service_tests.add_command(service_tests_server)
@@ -414,7 +437,8 @@ COMMANDS = [define, enable, disable, list_, show, delete, show_topic, show_topic
 
 def register(group: click.Group) -> None:
     """Add the client verbs to ``group``. ``service-tests``: when another module already
-    registered a group of that name, the server run is added to it as ``server``."""
+    registered a group of that name, its sub-commands join :class:`ServiceTestsGroup`,
+    which takes its place."""
     from kapacity.cli.kafkatail import kafka_group, tail
 
     for cmd in COMMANDS:
@@ -426,6 +450,7 @@ def register(group: click.Group) -> None:
         group.add_command(kafka_group)
     existing = group.commands.get("service-tests")
     if isinstance(existing, click.Group) and existing is not service_tests:
-        existing.add_command(service_tests_server)
-    else:
-        group.add_command(service_tests)
+        for name, cmd in existing.commands.items():  # e.g. the local `kafka --config`
+            if name not in service_tests.commands:
+                service_tests.add_command(cmd, name)
+    group.add_command(service_tests)

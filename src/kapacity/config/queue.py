@@ -95,6 +95,15 @@ def _properties(raw: object) -> object:
 Properties = Annotated[dict[str, PropValue], BeforeValidator(_properties)]
 
 
+def _empty_is_unset(raw: object) -> object:
+    # TOML has no null: "" means "not set" (what `kapacity config show` writes for None).
+    return None if raw == "" else raw
+
+
+OptInt = Annotated[int | None, BeforeValidator(_empty_is_unset)]
+OptStr = Annotated[str | None, BeforeValidator(_empty_is_unset)]
+
+
 def _translate(props: Mapping[str, PropValue], path: tuple[str, ...], stream: bool = False) -> list[Issue]:
     try:
         to_librdkafka(props, allow_stream=stream)
@@ -118,9 +127,9 @@ class TopicDefaults(Section):
 class TopicConfig(Section):
     """``topics.<kind>``: a per-kind name and topic settings; unset keys take the defaults."""
 
-    name: str | None = None
-    partitions: int | None = None
-    replication_factor: int | None = None
+    name: OptStr = None
+    partitions: OptInt = None
+    replication_factor: OptInt = None
     properties: Properties = Field(default_factory=dict)
 
 
@@ -128,10 +137,10 @@ class LoggerRule(Section):
     """One ``client.loggers`` rule; the first rule that matches a record decides its level."""
 
     level: str
-    type: str | None = None
-    topic_regexp: str | None = None
-    key_regexp: str | None = None
-    value_regexp: str | None = None
+    type: OptStr = None
+    topic_regexp: OptStr = None
+    key_regexp: OptStr = None
+    value_regexp: OptStr = None
 
     @field_validator("level")
     @classmethod
@@ -182,8 +191,8 @@ class KafkaDefaults(Section):
 class MessageProtection(Section):
     """Payloads above ``soft-limit`` bytes go to storage; above ``hard-limit`` are refused."""
 
-    soft_limit: int | None = None
-    hard_limit: int | None = None
+    soft_limit: OptInt = None
+    hard_limit: OptInt = None
 
     def problems(self) -> list[Issue]:
         out: list[Issue] = []

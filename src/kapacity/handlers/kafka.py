@@ -29,13 +29,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from confluent_kafka import KafkaException
 
 from kapacity.alert.event import AlertData, encode_alert_json
+from kapacity.config.kafka import KafkaClusterConfig
+from kapacity.config.model import Config
 from kapacity.errors import KapacityError
+from kapacity.gotmpl import parse as parse_go_template
 from kapacity.handlers.errors import HandlerOptionError
+from kapacity.kafka.clientconfig import check_runtime_support, producer_config
 from kapacity.kafka.errors import KafkaSetupError
 from kapacity.kafka.partitioners import (
     DEFAULT_PARTITIONER,
@@ -53,10 +57,6 @@ from kapacity.kafka.producer import (
     TopicStats,
     message_timeout_s,
 )
-
-if TYPE_CHECKING:
-    from kapacity.config.kafka import KafkaClusterConfig
-    from kapacity.config.model import Config
 
 KIND: Final = "kafka"
 
@@ -108,18 +108,14 @@ def _bool(name: str, value: Any) -> bool:
 
 def parse_template(text: str) -> Template:
     """Parse a handler template; :class:`HandlerOptionError` names the option on failure."""
-    from kapacity.gotmpl import parse
-
     try:
-        template: Template = parse(text, TEMPLATE_NAME)
+        template: Template = parse_go_template(text, TEMPLATE_NAME)
     except KapacityError as exc:
         raise _fail("template", f"failed to parse template: {exc}") from None
     return template
 
 
 def _cluster_lookup(clusters: Config | Iterable[KafkaClusterConfig]) -> Callable[[str], KafkaClusterConfig]:
-    from kapacity.config.model import Config
-
     if isinstance(clusters, Config):
         return clusters.kafka_cluster
     return Config(kafka=list(clusters)).kafka_cluster
@@ -201,8 +197,6 @@ def checked_producer_config(cluster: KafkaClusterConfig) -> dict[str, Any]:
     Raises :class:`KafkaSetupError` with the remedy (e.g. GSSAPI without Kerberos support),
     instead of librdkafka's obscure failure at connect time.
     """
-    from kapacity.kafka.clientconfig import check_runtime_support, producer_config
-
     problems = check_runtime_support(cluster)
     if problems:
         raise KafkaSetupError(f"kafka cluster {cluster.id!r}: " + "; ".join(problems))

@@ -106,6 +106,7 @@ def _send_and_wait(cluster_id: str, conf: dict[str, Any], opts: dict[str, str], 
     finally:
         producer.purge(in_queue=True, in_flight=True, blocking=True)
         producer.poll(0)
+        producer.close()
     err = reports[0]
     if err is None:
         return True, ""

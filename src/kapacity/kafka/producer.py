@@ -134,11 +134,16 @@ class _Pending:
 class DeliverySink(Protocol):
     """What a transport reports to: one call per message, and client-level errors."""
 
+    def acked(self, topic: str) -> None:
+        """The broker acknowledged one message of ``topic`` (same as ``delivered(None, ...)``)."""
+
     def delivered(
         self, err: RdError | None, topic: str, key: bytes, value: bytes, partition: int, attempt: int
-    ) -> None: ...
+    ) -> None:
+        """The final outcome of one message; ``attempt`` is the one given to ``produce``."""
 
-    def client_error(self, err: RdError) -> None: ...
+    def client_error(self, err: RdError) -> None:
+        """A client-level error (connection, authentication), not tied to one message."""
 
 
 class Transport(Protocol):
@@ -161,7 +166,8 @@ class Transport(Protocol):
         """The topic's partition count from metadata; raises :class:`KafkaError`."""
 
     def purge(self, in_flight: bool = False) -> None:
-        """Fail every message still queued (and, if asked, in flight) with a purge report."""
+        """Fail every message still queued (and, if asked, in flight); the purge reports are
+        served by the next ``poll``."""
 
     def close(self) -> None:
         """Release the client (after a flush or purge)."""
@@ -189,7 +195,11 @@ class ConfluentTransport:
 
     def _report(self, err: RdError | None, msg: Any, attempt: int = 0) -> None:
         sink = self._sink
-        if sink is not None:
+        if sink is None:
+            return
+        if err is None:
+            sink.acked(msg.topic())  # the hot path: one report per message
+        else:
             sink.delivered(err, msg.topic(), msg.key() or b"", msg.value() or b"", msg.partition(), attempt)
 
     def _report_attempt(self, attempt: int, err: RdError | None, msg: Any) -> None:
@@ -242,6 +252,10 @@ class ConfluentTransport:
 
     def close(self) -> None:
         self._producer.poll(0)
+        # Destroy the client now: left to the garbage collector it would keep reconnecting
+        # to the cluster (our sink and this transport reference each other).
+        self._producer.close()
+        self._sink = None
 
 
 def message_timeout_s(config: Mapping[str, Any]) -> float:
@@ -467,18 +481,22 @@ class ClusterProducer:
 
     # -- DeliverySink --
 
+    def acked(self, topic: str) -> None:
+        with self._lock:
+            c = self._counters[topic]
+            c.write_messages += 1
+            c.in_flight -= 1
+            self._outstanding -= 1
+            if self._last_error is not None:
+                # Delivery works (again): earlier client errors no longer explain failures.
+                self._auth_error = None
+                self._last_error = None
+
     def delivered(
         self, err: RdError | None, topic: str, key: bytes, value: bytes, partition: int, attempt: int
     ) -> None:
         if err is None:
-            with self._lock:
-                c = self._counters[topic]
-                c.write_messages += 1
-                c.in_flight -= 1
-                self._outstanding -= 1
-                if self._auth_error is not None or self._last_error is not None:
-                    self._auth_error = None
-                    self._last_error = None
+            self.acked(topic)
             return
         code = err.code()
         reason = err.str()

@@ -19,6 +19,7 @@ from kapacity.alert.state import AlertNodeState, GroupState
 from kapacity.alert.templates import GoStruct, depends_on_tags, id_data, server_info
 from kapacity.gotypes import Duration, Level, Time
 from kapacity.pipeline.base import Node
+from kapacity.pipeline.lambdas import GroupedLambda, as_grouped
 from kapacity.pipeline.nodes import batch_series, row_series
 from kapacity.pipeline.row import Batch, Row, group_label
 
@@ -36,8 +37,8 @@ class AlertNode(Node):
         self,
         name: str,
         task_name: str,
-        levels: Sequence[Predicate | None],
-        resets: Sequence[Predicate | None],
+        levels: Sequence[Predicate | GroupedLambda | None],
+        resets: Sequence[Predicate | GroupedLambda | None],
         config: AlertConfig,
         *,
         sink: Callable[[AlertEvent], None] = _ignore,
@@ -46,7 +47,17 @@ class AlertNode(Node):
     ) -> None:
         super().__init__(name)
         self.task_name = task_name
-        self.chooser = LevelChooser(levels, resets, self._lambda_error)
+        self._level_lams = tuple(None if x is None else as_grouped(x) for x in levels)
+        self._reset_lams = tuple(None if x is None else as_grouped(x) for x in resets)
+        #: Stateful level expressions (sigma, count, spread) keep their state per group:
+        #: each group then gets its own chooser, built when the group is first seen.
+        self.stateful = any(x is not None and x.stateful for x in self._level_lams + self._reset_lams)
+        self.chooser = LevelChooser(
+            [None if x is None else x.fn for x in self._level_lams],
+            [None if x is None else x.fn for x in self._reset_lams],
+            self._lambda_error,
+        )
+        self._choosers: dict[str, LevelChooser] = {}
         self.config = config
         self.policy = config.policy
         self.sink = sink
@@ -55,7 +66,9 @@ class AlertNode(Node):
         self.state = AlertNodeState()
         self._groups = self.state.groups
         self._choose = self.chooser.choose
-        self._up_from_ok = self.chooser.escalations(0)
+        self._up_from_ok = self.chooser.escalations(OK)
+        #: Without flapping, an OK point of a group at OK changes nothing (the ring's older
+        #: slots only matter to flapping detection), so it costs no state update.
         self._ok_fast = not config.policy.flapping
         self._group_inhibitors: dict[str, list[Inhibitor]] = {}
         self._id_cache: dict[tuple[str, str], str] | None = (
@@ -70,6 +83,19 @@ class AlertNode(Node):
 
     def _lambda_error(self, expr: str, _level: Level, err: Exception) -> None:
         self.error(f"error evaluating {expr} expression", err)
+
+    def chooser_for(self, group: str) -> LevelChooser:
+        """The level chooser of ``group`` (one shared by all groups unless stateful)."""
+        if not self.stateful:
+            return self.chooser
+        chooser = self._choosers.get(group)
+        if chooser is None:
+            chooser = self._choosers[group] = LevelChooser(
+                [None if x is None else x.new_state() for x in self._level_lams],
+                [None if x is None else x.new_state() for x in self._reset_lams],
+                self._lambda_error,
+            )
+        return chooser
 
     # --- state persistence -------------------------------------------------------------
 
@@ -120,27 +146,37 @@ class AlertNode(Node):
 
     def point(self, row: Row) -> None:
         self.points_in += 1
-        gs = self._groups.get(row.group)
+        group = row.group
+        gs = self._groups.get(group)
         if gs is None:
-            gs = self._new_group(row.name, row.group, row.tags, row.time)
+            gs = self._new_group(row.name, group, row.tags, row.time)
         current = gs.history[gs.idx]
-        fields, tags, t = row.fields, row.tags, row.time
-        if current == 0:
-            # The healthy case, inlined: from OK only escalations are possible (no OK reset).
+        if current == 0 and not self.stateful:
+            # The healthy case, inlined: from OK only escalations are possible (no reset).
             level = 0
-            try:
-                for lv, expr in self._up_from_ok:
+            fields, tags, t = row.fields, row.tags, row.time
+            for lv, expr in self._up_from_ok:
+                try:
                     if expr(fields, tags, t) is True:
                         level = lv
                         break
-            except Exception:  # noqa: BLE001 - redo with per-expression error handling
-                level = self.chooser.choose_checked(fields, tags, t, 0)
+                except Exception as err:  # noqa: BLE001 - counts as false, as in choose()
+                    self._lambda_error(_LEVEL_NAMES[lv], Level(lv), err)
             if level == 0 and self._ok_fast:
-                # OK after OK never emits; without flapping the ring's older slots do not
-                # matter, so a healthy point costs no state update.
                 return
         else:
-            level = self._choose(fields, tags, t, current)
+            choose = self._choose if not self.stateful else self.chooser_for(group).choose
+            level = choose(row.fields, row.tags, row.time, current)
+            if level == 0 and current == 0 and self._ok_fast:
+                return
+        self.observe(row, level, gs)
+
+    def observe(self, row: Row, level: int, gs: GroupState) -> None:
+        """Apply the ``level`` chosen for ``row`` to its group ``gs``; emit when due.
+
+        The fused fast path (:mod:`kapacity.pipeline.fused`) chooses the level itself and
+        calls this for every point that is not OK-after-OK.
+        """
         emit = gs.observe(row.time, level, self.policy)
         if self._group_inhibitors:
             self._set_inhibitors(row.group, gs)
@@ -161,8 +197,9 @@ class AlertNode(Node):
             gs = self._new_group(b.name, b.group, b.tags, b.time)
         current = gs.history[gs.idx]
         lowest, highest, top = 3, OK, b.rows[0]
+        choose = self.chooser_for(b.group).choose
         for i, row in enumerate(b.rows):
-            lv = self.chooser.choose(row.fields, row.tags, row.time, current)
+            lv = choose(row.fields, row.tags, row.time, current)
             lowest = min(lowest, lv)
             if lv > highest or i == 0:
                 highest, top = lv, row
@@ -261,5 +298,6 @@ class AlertNode(Node):
         return out
 
 
+_LEVEL_NAMES = ("ok", "info", "warn", "crit")
 _COUNT_KEYS = ("oks_triggered", "infos_triggered", "warns_triggered", "crits_triggered")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kapacity.alert.config import AlertConfig, AlertEvent, HandlerSpec, InhibitorRegistry
+from kapacity.alert.levels import Predicate
 from kapacity.pipeline.alert import AlertNode
 from kapacity.alert.state import DEFAULT_HISTORY, EmitPolicy
 from kapacity.alert.templates import (
@@ -25,7 +26,8 @@ from kapacity.gotypes import NANOS_PER_SECOND, format_duration
 from kapacity.pipeline.aggregates import REDUCERS, AggregateNode
 from kapacity.pipeline.base import Node
 from kapacity.pipeline.errors import PipelineError
-from kapacity.pipeline.lambdas import RowLambda, compile_expr
+from kapacity.pipeline.fused import FusedChain, fuse
+from kapacity.pipeline.lambdas import GroupedLambda, compile_grouped
 from kapacity.pipeline.nodes import (
     CountingTap,
     DefaultNode,
@@ -39,10 +41,9 @@ from kapacity.pipeline.nodes import (
     StatsNode,
     WhereNode,
 )
-from kapacity.pipeline.row import Row
 from kapacity.pipeline.schema import PARTITION_ALGORITHMS
 from kapacity.pipeline.script import STAR, HandlerDecl, NodeDecl, Prop, Script, flatten
-from kapacity.pipeline.window import WindowNode
+from kapacity.pipeline.window import CountWindowNode, WindowNode
 
 # Kapacitor's deadman defaults (its [deadman] config section).
 DEADMAN_ID = "{{ .Group }}:NODE_NAME for task '{{ .TaskName }}'"
@@ -61,6 +62,8 @@ class Graph:
     alerts: list[AlertNode] = field(default_factory=list)
     http_outs: dict[str, HttpOutNode] = field(default_factory=dict)
     timed: list[Node] = field(default_factory=list)
+    #: The fused fast paths installed on sources (see :mod:`kapacity.pipeline.fused`).
+    fused: list[FusedChain] = field(default_factory=list)
 
 
 class _Builder:
@@ -70,7 +73,9 @@ class _Builder:
         sink: Callable[[AlertEvent], None],
         inhibitors: InhibitorRegistry,
         info: GoStruct | None,
+        fused: bool = True,
     ) -> None:
+        self.fused = fused
         self.task_name = task_name
         self.sink = sink
         self.inhibitors = inhibitors
@@ -81,9 +86,9 @@ class _Builder:
     def fail(self, at: NodeDecl | HandlerDecl | Prop, message: str) -> PipelineError:
         return PipelineError(message, at.line, at.col)
 
-    def lam(self, value: Any, at: NodeDecl | Prop, predicate: bool = True) -> RowLambda:
+    def lam(self, value: Any, at: NodeDecl | Prop, predicate: bool = True) -> GroupedLambda:
         try:
-            return compile_expr(value, self.scope, predicate=predicate)
+            return compile_grouped(value, self.scope, predicate=predicate)
         except PipelineError:
             raise
         except Exception as err:
@@ -100,6 +105,12 @@ class _Builder:
         # Children first: a node may bind its children's own output calls (from()|where()).
         for n in reversed(self.graph.nodes):
             n.wire()
+        if self.fused:
+            for source in self.graph.sources:
+                chain = fuse(source, self.scope)
+                if chain is not None:
+                    source.accept = chain.accept
+                    self.graph.fused.append(chain)
         return self.graph
 
     def add(self, node: Node, parent: Node | None) -> Node:
@@ -162,6 +173,10 @@ class _Builder:
     def make_window(self, d: NodeDecl) -> Node:
         period = d.prop("period")
         every = d.prop("every")
+        p_count = d.prop("periodCount")
+        e_count = d.prop("everyCount")
+        if p_count is not None or e_count is not None:
+            return self._count_window(d, period or every, p_count, e_count)
         if period is None or int(period.args[0]) <= 0:
             raise self.fail(d, "window needs a positive .period()")
         p_ns = int(period.args[0])
@@ -171,6 +186,23 @@ class _Builder:
         if d.flag("align") and e_ns == 0:
             raise self.fail(d, "window .align() needs a non-zero .every()")
         return WindowNode(d.name, p_ns, e_ns, d.flag("align"), d.flag("fillPeriod"))
+
+    def _count_window(self, d: NodeDecl, timed: Prop | None, p_count: Prop | None, e_count: Prop | None) -> Node:
+        """Kapacitor's checks for a count window: one windowing scheme, no align, everyCount > 0."""
+        if timed is not None:
+            raise self.fail(timed, "window: can only use one windowing scheme at a time: "
+                            "time based (.period/.every) or count based (.periodCount/.everyCount)")
+        if p_count is None:
+            raise self.fail(e_count or d, "window: .everyCount() needs a .periodCount()")
+        n = int(p_count.args[0])
+        if n <= 0:
+            raise self.fail(p_count, f"window: periodCount must be greater than zero, got {n}")
+        if d.flag("align"):
+            raise self.fail(d, "window: can only align windows based off time, not count")
+        m = int(e_count.args[0]) if e_count is not None else 0
+        if m <= 0:
+            raise self.fail(e_count or p_count, f"window: everyCount must be greater than zero, got {m}")
+        return CountWindowNode(d.name, n, m, d.flag("fillPeriod"))
 
     def make_aggregate(self, d: NodeDecl) -> Node:
         as_ = d.prop("as")
@@ -248,7 +280,7 @@ class _Builder:
     # --- alert -------------------------------------------------------------------------
 
     def make_alert(self, d: NodeDecl, *, default_id: str = DEFAULT_ID, default_message: str = DEFAULT_MESSAGE,
-                   crit: RowLambda | None = None) -> AlertNode:
+                   crit: Predicate | None = None) -> AlertNode:
         def text(name: str, default: str) -> str:
             p = d.prop(name)
             return str(p.args[0]) if p else default
@@ -261,8 +293,8 @@ class _Builder:
                 at = d.prop(name) or d
                 raise self.fail(at, f"invalid {name} template: {err}") from err
 
-        levels: list[RowLambda | None] = [None, None, None, None]
-        resets: list[RowLambda | None] = [None, None, None, None]
+        levels: list[Predicate | GroupedLambda | None] = [None, None, None, None]
+        resets: list[Predicate | GroupedLambda | None] = [None, None, None, None]
         for i, name in ((1, "info"), (2, "warn"), (3, "crit")):
             p = d.prop(name)
             if p is not None:
@@ -413,5 +445,9 @@ def build_graph(
     sink: Callable[[AlertEvent], None],
     inhibitors: InhibitorRegistry | None = None,
     info: GoStruct | None = None,
+    *,
+    fused: bool = True,
 ) -> Graph:
-    return _Builder(task_name, sink, inhibitors or InhibitorRegistry(), info).build(script)
+    """The runtime graph of ``script``; ``fused=False`` leaves out the fused fast paths
+    (the result is the same, only slower: tests compare both)."""
+    return _Builder(task_name, sink, inhibitors or InhibitorRegistry(), info, fused).build(script)

@@ -11,6 +11,7 @@ from kapacity.alert.event import Result, Series
 from kapacity.gotypes import Time
 from kapacity.models import FieldValue, Point
 from kapacity.pipeline.base import Node
+from kapacity.pipeline.lambdas import GroupedLambda, as_grouped
 from kapacity.pipeline.row import Batch, Row, group_id
 
 #: A compiled lambda: ``fn(fields, tags, time_ns)`` returns a value (or raises on error).
@@ -79,7 +80,7 @@ class FromNode(Node):
         database: str = "",
         retention_policy: str = "",
         measurement: str = "",
-        where: Sequence[Lambda] = (),
+        where: Sequence[Lambda | GroupedLambda] = (),
         dims: Sequence[str] | None = (),
         by_measurement: bool = False,
         truncate: int = 0,
@@ -89,15 +90,21 @@ class FromNode(Node):
         self.database = database
         self.retention_policy = retention_policy
         self.measurement = measurement
-        self.where = tuple(where)
+        self.wheres = tuple(as_grouped(w) for w in where)
+        self._where_stateful = any(w.stateful for w in self.wheres)
+        self.where = tuple(w.fn for w in self.wheres)
         self.keyer = GroupKeyer(dims, by_measurement)
         self.truncate = truncate
         self.round = round_
         self._static = not by_measurement and dims is not None and len(dims) == 0
         self.filtered = 0
+        #: Entry point for an input point (the task calls this for each point): the general
+        #: :meth:`accept_point`, or a specialised hot path bound by :meth:`wire` or by the
+        #: builder (:mod:`kapacity.pipeline.fused`).
+        self.accept: Callable[[Point], None] = self.accept_point
 
-    def accept(self, p: Point) -> None:
-        """Entry point for an input point (the task calls this for each point)."""
+    def accept_point(self, p: Point) -> None:
+        """The general entry point for an input point."""
         if self.measurement and p.name != self.measurement:
             return
         if self.database and p.database != self.database:
@@ -113,7 +120,8 @@ class FromNode(Node):
             group, dims = self.keyer.key(p.name, p.tags)
             row = Row(p.name, p.tags, p.fields, t, group, dims, self.keyer.by_name)
         self.points_in += 1
-        for w in self.where:
+        wheres = self.where if not self._where_stateful else [w.for_group(row.group) for w in self.wheres]
+        for w in wheres:
             try:
                 if w(row.fields, row.tags, t) is not True:
                     self.filtered += 1
@@ -133,7 +141,7 @@ class FromNode(Node):
         emit = self.emit_point
         node = self
         kids = self.children
-        if len(kids) == 1 and type(kids[0]) is WhereNode:
+        if len(kids) == 1 and type(kids[0]) is WhereNode and not kids[0].lam.stateful:
             # from()|where(): evaluate the where lambda here, saving a call per point; the
             # where node's counters stay exact.
             where = kids[0]
@@ -154,7 +162,7 @@ class FromNode(Node):
                     else:
                         where.filtered += 1
 
-            self.accept = accept_where  # type: ignore[method-assign]  # specialised hot path
+            self.accept = accept_where
             return
 
         def accept(p: Point) -> None:
@@ -162,7 +170,7 @@ class FromNode(Node):
                 node.points_in += 1
                 emit(Row(p.name, p.tags, p.fields, p.time))
 
-        self.accept = accept  # type: ignore[method-assign]  # specialised hot path
+        self.accept = accept
 
     @property
     def points_out(self) -> int:
@@ -178,15 +186,18 @@ class WhereNode(Node):
 
     kind = "where"
 
-    def __init__(self, name: str, predicate: Lambda) -> None:
+    def __init__(self, name: str, predicate: Lambda | GroupedLambda) -> None:
         super().__init__(name)
-        self.predicate = predicate
+        self.lam = as_grouped(predicate)
+        #: The shared callable; a stateful lambda is called through ``lam.for_group``.
+        self.predicate = self.lam.fn
         self.filtered = 0
 
     def point(self, row: Row) -> None:
         self.points_in += 1
+        pred = self.predicate if not self.lam.stateful else self.lam.for_group(row.group)
         try:
-            keep = self.predicate(row.fields, row.tags, row.time)
+            keep = pred(row.fields, row.tags, row.time)
         except Exception as err:  # noqa: BLE001
             self.error("failed to evaluate WHERE expression", err)
             return
@@ -198,9 +209,10 @@ class WhereNode(Node):
     def batch(self, b: Batch) -> None:
         self.points_in += len(b.rows)
         kept = []
+        pred = self.lam.for_group(b.group)
         for row in b.rows:
             try:
-                if self.predicate(row.fields, row.tags, row.time) is True:
+                if pred(row.fields, row.tags, row.time) is True:
                     kept.append(row)
                 else:
                     self.filtered += 1
@@ -279,7 +291,7 @@ class EvalNode(_RowMapNode):
     def __init__(
         self,
         name: str,
-        exprs: Sequence[Lambda],
+        exprs: Sequence[Lambda | GroupedLambda],
         as_: Sequence[str],
         tags: Sequence[str] = (),
         keep: bool = False,
@@ -287,7 +299,9 @@ class EvalNode(_RowMapNode):
         quiet: bool = False,
     ) -> None:
         super().__init__(name)
-        self.exprs = list(zip(exprs, as_, strict=True))
+        self.lams = [as_grouped(e) for e in exprs]
+        self.exprs = list(zip((g.fn for g in self.lams), as_, strict=True))
+        self._stateful = any(g.stateful for g in self.lams)
         self.tag_names = frozenset(tags)
         self.keep = keep
         self.keep_list = tuple(keep_list)
@@ -296,7 +310,10 @@ class EvalNode(_RowMapNode):
     def map(self, row: Row) -> Row | None:
         work = row.copy()
         new_fields: dict[str, FieldValue] = {}
-        for expr, as_ in self.exprs:
+        exprs = self.exprs
+        if self._stateful:
+            exprs = [(g.for_group(row.group), as_) for g, (_, as_) in zip(self.lams, exprs, strict=True)]
+        for expr, as_ in exprs:
             try:
                 value = expr(work.fields, work.tags, work.time)
             except Exception as err:  # noqa: BLE001
@@ -383,10 +400,10 @@ class StateTrackingNode(_RowMapNode):
     """``|stateDuration(lambda)`` / ``|stateCount(lambda)``: how long / how many points in a row
     the lambda has been true for this group; -1 while it is false."""
 
-    def __init__(self, name: str, predicate: Lambda, as_: str, unit_ns: int, count: bool) -> None:
+    def __init__(self, name: str, predicate: Lambda | GroupedLambda, as_: str, unit_ns: int, count: bool) -> None:
         super().__init__(name)
         self.kind = "state_count" if count else "state_duration"
-        self.predicate = predicate
+        self.lam = as_grouped(predicate)
         self.as_ = as_
         self.unit = unit_ns
         self.count = count
@@ -394,7 +411,7 @@ class StateTrackingNode(_RowMapNode):
 
     def map(self, row: Row) -> Row | None:
         try:
-            ok = self.predicate(row.fields, row.tags, row.time) is True
+            ok = self.lam.for_group(row.group)(row.fields, row.tags, row.time) is True
         except Exception as err:  # noqa: BLE001
             self.error("failed to evaluate state expression", err)
             return None

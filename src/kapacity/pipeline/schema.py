@@ -125,6 +125,8 @@ NODES: dict[str, NodeSpec] = {
     "window": NodeSpec("window", FLAG, {
         "period": Sig(("dur",)),
         "every": Sig(("dur",)),
+        "periodCount": Sig(("int",)),
+        "everyCount": Sig(("int",)),
         "align": FLAG,
         "fillPeriod": FLAG,
         "quiet": FLAG,

@@ -38,6 +38,7 @@ class Task:
         sink: Callable[[AlertEvent], None] | None = None,
         inhibitors: InhibitorRegistry | None = None,
         server_info: GoStruct | None = None,
+        fused: bool = True,
     ) -> None:
         self.name = name
         self._pending: list[AlertEvent] = []
@@ -45,7 +46,7 @@ class Task:
         script = read_script(program, vars)
         #: ``dbrp`` statements of the script, as (database, retention policy).
         self.dbrps: list[tuple[str, str]] = list(script.dbrps)
-        self.graph = build_graph(script, name, self._collect, inhibitors, server_info)
+        self.graph = build_graph(script, name, self._collect, inhibitors, server_info, fused=fused)
         self._accept = [s.accept for s in self.graph.sources]
 
     def _collect(self, event: AlertEvent) -> None:
@@ -67,10 +68,16 @@ class Task:
         return self._drain() if self._pending else []
 
     def process_many(self, points: list[Point]) -> list[AlertEvent]:
+        """Feed points in order; the alert events they caused (empty when a sink was given)."""
         accepts = self._accept
-        for p in points:
-            for accept in accepts:
+        if len(accepts) == 1:
+            accept = accepts[0]
+            for p in points:
                 accept(p)
+        else:
+            for p in points:
+                for accept in accepts:
+                    accept(p)
         return self._drain()
 
     def tick(self, now_ns: int) -> list[AlertEvent]:
@@ -117,14 +124,17 @@ def build_task(
     sink: Callable[[AlertEvent], None] | None = None,
     inhibitors: InhibitorRegistry | None = None,
     server_info: GoStruct | None = None,
+    fused: bool = True,
 ) -> Task:
     """Parse (when given source text), validate and build a task.
 
     Raises ``TickError`` (a :class:`~kapacity.pipeline.errors.PipelineError` for graph errors)
-    with the line:column of the problem.
+    with the line:column of the problem. ``fused=False`` disables the fused fast path of
+    ``from → where → alert`` chains (same results, slower; for tests and debugging).
     """
     if isinstance(program, str):
         from kapacity.tick.parser import parse
 
         program = parse(program)
-    return Task(task_name, program, vars=vars, sink=sink, inhibitors=inhibitors, server_info=server_info)
+    return Task(task_name, program, vars=vars, sink=sink, inhibitors=inhibitors, server_info=server_info,
+                fused=fused)

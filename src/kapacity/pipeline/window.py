@@ -5,11 +5,16 @@ next emit time; the emitted batch holds the buffered rows with time in
 ``[emit - period, emit)`` and is stamped with the emit time. With ``every`` = 0 it emits on
 every row. ``align`` rounds emit times down to a multiple of ``every``; ``fillPeriod`` waits a
 full period before the first emission.
+
+:class:`CountWindowNode` is ``.periodCount(n).everyCount(m)``: each group keeps its last ``n``
+rows and emits them after every ``m``-th row (the first time after ``n`` rows with
+``fillPeriod``), stamped with the time of the newest row, as Kapacitor's ``windowByCount``.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from kapacity.pipeline.base import Node
 from kapacity.pipeline.row import Batch, Row
@@ -105,4 +110,53 @@ class WindowNode(Node):
     def stats(self) -> dict[str, object]:
         out = super().stats()
         out["dropped"] = self.dropped
+        return out
+
+
+class _CountWindow:
+    __slots__ = ("buf", "count", "next_emit")
+
+    def __init__(self, period: int, next_emit: int) -> None:
+        # A deque with maxlen is the ring of Kapacitor's buffer: the oldest row falls out.
+        self.buf: deque[Row] = deque(maxlen=period)
+        self.count = 0
+        self.next_emit = next_emit
+
+
+class CountWindowNode(Node):
+    """``|window().periodCount(n).everyCount(m)``: windows of the last ``n`` rows of a group,
+    emitted every ``m`` rows. Memory is bounded by ``n`` rows per group."""
+
+    kind = "window"
+
+    def __init__(self, name: str, period_count: int, every_count: int, fill_period: bool) -> None:
+        super().__init__(name)
+        if period_count <= 0 or every_count <= 0:
+            raise ValueError("periodCount and everyCount must be greater than zero")
+        self.period_count = period_count
+        self.every_count = every_count
+        self.fill_period = fill_period
+        self.groups: dict[str, _CountWindow] = {}
+
+    def point(self, row: Row) -> None:
+        self.points_in += 1
+        w = self.groups.get(row.group)
+        if w is None:
+            first = self.period_count if self.fill_period else self.every_count
+            w = self.groups[row.group] = _CountWindow(self.period_count, first)
+        w.buf.append(row)
+        w.count += 1
+        if w.count == w.next_emit:
+            w.next_emit += self.every_count
+            rows = list(w.buf)
+            self.points_out += len(rows)
+            self.emit_batch(Batch(row.name, row.group_tags(), rows[-1].time, row.group, row.dims,
+                                  row.by_name, rows))
+
+    def batch(self, b: Batch) -> None:
+        self.error("window", ValueError("window does not support batch data"))
+
+    def stats(self) -> dict[str, Any]:
+        out = super().stats()
+        out["groups"] = len(self.groups)
         return out

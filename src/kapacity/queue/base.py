@@ -23,7 +23,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from kapacity.queue.kinds import Kind
 from kapacity.queue.naming import Naming
@@ -43,9 +43,11 @@ __all__ = [
 DEFAULT_BATCH: Final = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One decoded message. ``value`` is ``None`` for a tombstone (a deleted key)."""
+class Message(NamedTuple):
+    """One decoded message. ``value`` is ``None`` for a tombstone (a deleted key).
+
+    A named tuple: immutable and cheap to build on the hot receive path.
+    """
 
     kind: Kind
     key: str

@@ -1,29 +1,46 @@
 """Values are JSON documents encoded as UTF-8 bytes; ``None`` is a tombstone (delete).
 
+orjson does the work (about ten times faster than the standard library at encoding, which
+is what bounds queue throughput). JSON has no NaN or infinities: orjson writes them as
+``null``. Keys of objects must be strings.
+
 >>> decode(encode({"a": 1}))
 {'a': 1}
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from kapacity.queue.errors import PoisonMessageError
 
-__all__ = ["decode", "encode"]
+__all__ = ["SLOW", "decode", "decode_fast", "encode"]
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+SLOW: Final = object()
+"""What :func:`decode_fast` returns when the full :func:`decode` (with errors) must run."""
 
-
-def encode(value: Any) -> bytes:
-    """JSON bytes; raises ``ValueError``/``TypeError`` for what JSON cannot hold (NaN, objects)."""
-    return _ENCODER.encode(value).encode("utf-8")
+encode: Final = orjson.dumps
+"""JSON bytes of a value; raises ``TypeError`` for what JSON cannot hold (objects, int keys)."""
 
 
 def decode(raw: bytes) -> Any:
     """The JSON value of ``raw``; :class:`PoisonMessageError` when it is not JSON."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise PoisonMessageError(f"value is not JSON: {exc}") from None
+
+
+def decode_fast(raw: bytes) -> Any:
+    """The value of ``raw``, or :data:`SLOW` (a storage reference, or not JSON).
+
+    The hot path: raises nothing, so good records never pay for exception handling.
+    """
+    if raw[:1] == b"\x00":
+        return SLOW
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return SLOW

@@ -30,7 +30,12 @@ from typing import Any, Final
 
 from kapacity.queue._records import dead_letter_value, decode_value, encode_value
 from kapacity.queue.base import DEFAULT_BATCH, BroadcastReader, GroupConsumer, Message, Queue, QueueStats
-from kapacity.queue.errors import PoisonMessageError, QueueClosedError, QueueUnavailableError
+from kapacity.queue.errors import (
+    MessageTooLargeError,
+    PoisonMessageError,
+    QueueClosedError,
+    QueueUnavailableError,
+)
 from kapacity.queue.kinds import SPECS, Kind
 from kapacity.queue.naming import Naming
 from kapacity.queue.protection import SWEEP_GRACE_MS, Protector
@@ -128,7 +133,11 @@ class EmbeddedQueue(Queue):
     # --- emitting ---------------------------------------------------------------------
 
     def _record(self, kind: Kind, key: str, value: Any) -> tuple[str, bytes | None, int]:
-        raw = encode_value(self.protector, kind.value, self.naming.topic(kind), key, value)
+        try:
+            raw = encode_value(self.protector, kind.value, self.naming.topic(kind), key, value)
+        except MessageTooLargeError:
+            self.stats.add("refused")
+            raise
         return key, raw, self._now()
 
     def _insert(self, kind: Kind, rows: Sequence[tuple[str, bytes | None, int]]) -> None:
@@ -151,6 +160,7 @@ class EmbeddedQueue(Queue):
         self._insert(kind, [self._record(kind, key, value)])
 
     def emit_many(self, kind: Kind, items: Iterable[tuple[str, Any]]) -> None:
+        """All or nothing: every item is encoded first, then written in one transaction."""
         self._insert(kind, [self._record(kind, k, v) for k, v in items])
 
     def emit_async(self, kind: Kind, key: str, value: Any) -> None:

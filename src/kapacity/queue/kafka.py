@@ -15,7 +15,6 @@ Delivery invariants:
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -25,10 +24,17 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import Message as KafkaMessage
 
 from kapacity.config.queue import KafkaQueueConfig
-from kapacity.queue._records import dead_letter_value, decode_value, encode_value, log
+from kapacity.queue import codec
+from kapacity.queue._records import dead_letter_value, decode_value, log
 from kapacity.queue.admin import STARTUP_TIMEOUT_S, ensure_topics, topic_specs
 from kapacity.queue.base import DEFAULT_BATCH, BroadcastReader, GroupConsumer, Message, Queue, QueueStats
-from kapacity.queue.errors import PoisonMessageError, QueueClosedError, QueueError, QueueUnavailableError
+from kapacity.queue.errors import (
+    MessageTooLargeError,
+    PoisonMessageError,
+    QueueClosedError,
+    QueueError,
+    QueueUnavailableError,
+)
 from kapacity.queue.kinds import Kind
 from kapacity.queue.loggers import KafkaLoggers
 from kapacity.queue.protection import SWEEP_GRACE_MS, Protector
@@ -40,6 +46,8 @@ __all__ = ["KafkaQueue"]
 EMIT_TIMEOUT_S: Final = 60.0
 #: Waiting for room in a full producer buffer, one poll at a time.
 _BUFFER_WAIT_S: Final = 0.05
+#: Records handed to librdkafka per produce_batch call: amortises the call, bounded memory.
+_CHUNK: Final = 1000
 
 
 def _ms() -> int:
@@ -47,21 +55,29 @@ def _ms() -> int:
 
 
 class _Delivery:
-    """Collects delivery reports of one batch (or of every async emit)."""
+    """Delivery reports: keeps the first error (and feeds PRODUCER_ACK loggers).
+
+    Completion is not counted per message (a Python lock per record would halve
+    throughput): a synchronous emit waits with ``flush``, which returns only once every
+    record produced before it has its report — so every callback has run by then.
+    """
+
+    __slots__ = ("error", "_loggers")
 
     def __init__(self, loggers: KafkaLoggers | None) -> None:
-        self.pending = 0
         self.error: KafkaError | None = None
-        self._lock = threading.Lock()
         self._loggers = loggers
 
     def __call__(self, err: KafkaError | None, msg: KafkaMessage) -> None:
-        with self._lock:
-            self.pending -= 1
-            if err is not None and self.error is None:
+        if err is not None:
+            if self.error is None:
                 self.error = err
-        if err is None and self._loggers is not None:
+        elif self._loggers is not None:
             self._loggers.acked(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.timestamp()[1])
+
+    def take(self) -> KafkaError | None:
+        err, self.error = self.error, None
+        return err
 
 
 class KafkaQueue(Queue):
@@ -89,7 +105,13 @@ class KafkaQueue(Queue):
         self._consumer_props = settings.consumer_properties()
         if ensure:
             self.report = ensure_topics(self._client, topic_specs(settings), startup_timeout)
-        self._producer = Producer({**settings.producer_properties(), "error_cb": self._on_error})
+        producer: dict[str, object] = {**settings.producer_properties(), "error_cb": self._on_error}
+        # Errors are all a sync emit needs (flush waits for every record): skipping success
+        # reports saves a Python callback per record; PRODUCER_ACK loggers need them.
+        # confluent-kafka type-checks this key itself: a bool, not librdkafka's string.
+        default = "true" if self.loggers is None else "false"
+        producer["delivery.report.only.error"] = str(producer.get("delivery.report.only.error", default)) == "true"
+        self._producer = Producer(producer)
         self._async = _Delivery(self.loggers)
         self._closed = False
 
@@ -99,54 +121,84 @@ class KafkaQueue(Queue):
 
     # --- emitting ---------------------------------------------------------------------
 
-    def _produce(self, kind: Kind, key: str, value: Any, delivery: _Delivery, raw: bool = False) -> None:
+    def _produce(self, kind: Kind, items: Iterable[tuple[str, Any]], delivery: _Delivery) -> int:
+        """Produce every item (encoding, protection, loggers); returns how many.
+
+        Records go to librdkafka in chunks of :data:`_CHUNK` with one ``produce_batch`` call
+        (the key decides the partition, as with ``produce``).
+        """
         if self._closed:
             raise QueueClosedError("the kafka queue is closed")
         topic = self.naming.topic(kind)
-        data = value if raw else encode_value(self.protector, kind.value, topic, key, value)
-        if self.loggers is not None:
-            self.loggers.produced(topic, key, data)
-        with delivery._lock:
-            delivery.pending += 1
+        protector = self.protector if self.protector is not None and self.protector.active else None
+        loggers = self.loggers
+        encode = codec.encode
+        chunk: list[dict[str, Any]] = []
+        n = 0
+        for key, value in items:
+            if value is None:
+                data: bytes | None = None
+            elif protector is not None:
+                try:
+                    data = protector.protect(kind.value, topic, key, encode(value))
+                except MessageTooLargeError:
+                    self.stats.add("refused")
+                    raise
+            else:
+                data = encode(value)
+            if loggers is not None:
+                loggers.produced(topic, key, data)
+            chunk.append({"key": key.encode("utf-8"), "value": data})
+            if len(chunk) >= _CHUNK:
+                n += self._send(topic, chunk, delivery)
+                chunk = []
+        if chunk:
+            n += self._send(topic, chunk, delivery)
+        return n
+
+    def _send(self, topic: str, chunk: list[dict[str, Any]], delivery: _Delivery) -> int:
+        todo = chunk
         while True:
             try:
-                self._producer.produce(topic, data, key.encode("utf-8"), on_delivery=delivery)
-                return
+                queued = self._producer.produce_batch(topic, todo, on_delivery=delivery)
             except BufferError:
-                self._producer.poll(_BUFFER_WAIT_S)
+                queued = 0
             except KafkaException as exc:
-                with delivery._lock:
-                    delivery.pending -= 1
                 raise QueueError(f"cannot produce to {topic}: {exc}") from None
+            if queued == len(todo):
+                return len(chunk)
+            failed = [m for m in todo if "_error" in m] if queued else todo
+            for m in failed:
+                err = m.pop("_error", None)
+                if err is not None and getattr(err, "code", lambda: None)() != KafkaError._QUEUE_FULL:
+                    raise QueueError(f"cannot produce to {topic}: {err}")
+            self._producer.poll(_BUFFER_WAIT_S)  # full local buffer: block until room
+            todo = failed
 
     def _wait(self, delivery: _Delivery, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while delivery.pending > 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise QueueUnavailableError(f"{what}: no ack from the broker within {timeout:g}s")
-            self._producer.flush(min(left, 1.0))
-        if delivery.error is not None:
-            err, delivery.error = delivery.error, None
+        left = self._producer.flush(timeout)
+        if left > 0:
+            raise QueueUnavailableError(f"{what}: {left} records without an ack within {timeout:g}s")
+        err = delivery.take()
+        if err is not None:
             raise QueueError(f"{what}: {err.name()}: {err.str()}")
 
     def emit(self, kind: Kind, key: str, value: Any) -> None:
-        delivery = _Delivery(self.loggers)
-        self._produce(kind, key, value, delivery)
-        self._wait(delivery, EMIT_TIMEOUT_S, f"emit to {self.naming.topic(kind)}")
-        self.stats.add("emitted")
+        self.emit_many(kind, ((key, value),))
 
     def emit_many(self, kind: Kind, items: Iterable[tuple[str, Any]]) -> None:
+        """Produce every item, then wait once for all acks.
+
+        Not atomic: when one item is refused (:class:`MessageTooLargeError`) or fails, items
+        before it may already be on the topic — callers retry idempotently (at-least-once).
+        """
         delivery = _Delivery(self.loggers)
-        n = 0
-        for key, value in items:
-            self._produce(kind, key, value, delivery)
-            n += 1
+        n = self._produce(kind, items, delivery)
         self._wait(delivery, EMIT_TIMEOUT_S, f"emit to {self.naming.topic(kind)}")
         self.stats.add("emitted", n)
 
     def emit_async(self, kind: Kind, key: str, value: Any) -> None:
-        self._produce(kind, key, value, self._async)
+        self._produce(kind, ((key, value),), self._async)
         self.stats.add("emitted")
         self._producer.poll(0)  # serve delivery reports as we go
 
@@ -155,10 +207,42 @@ class KafkaQueue(Queue):
 
     def delete(self, kind: Kind, key: str) -> None:
         delivery = _Delivery(self.loggers)
-        self._produce(kind, key, None, delivery)
+        self._produce(kind, ((key, None),), delivery)
         self._wait(delivery, EMIT_TIMEOUT_S, f"delete from {self.naming.topic(kind)}")
 
     # --- reading ----------------------------------------------------------------------
+
+    def _decode_batch(self, kind: Kind, records: list[KafkaMessage]) -> list[Message]:
+        """Decoded messages of a batch; poison records are dead-lettered and left out.
+
+        The common case (plain JSON, no protection, no loggers) is decoded inline; anything
+        else (tombstones, storage references, invalid JSON) takes :meth:`_decode`.
+        """
+        if self.protector is not None or self.loggers is not None:
+            return [m for r in records if (m := self._decode(kind, r)) is not None]
+        out: list[Message] = []
+        append = out.append
+        fast = codec.decode_fast
+        for r in records:
+            raw = r.value()
+            value = fast(raw) if raw else codec.SLOW
+            if value is codec.SLOW:
+                m = self._decode(kind, r)
+                if m is not None:
+                    append(m)
+                continue
+            raw_key = r.key()
+            append(
+                Message(
+                    kind,
+                    raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else "",
+                    value,
+                    r.offset() or 0,
+                    r.partition() or 0,
+                    r.timestamp()[1],
+                )
+            )
+        return out
 
     def _decode(self, kind: Kind, msg: KafkaMessage) -> Message | None:
         """The message, or ``None`` for a poison record (dead-lettered here)."""
@@ -176,7 +260,7 @@ class KafkaQueue(Queue):
             self.stats.add("poison")
             delivery = _Delivery(self.loggers)
             dead = dead_letter_value(topic, partition, offset, key, raw, exc)
-            self._produce(Kind.DEAD_LETTER, key, dead, delivery)
+            self._produce(Kind.DEAD_LETTER, ((key, dead),), delivery)
             self._wait(delivery, EMIT_TIMEOUT_S, "dead-letter")
             self.stats.add("dead_lettered")
             return None
@@ -238,6 +322,7 @@ class _KafkaGroupConsumer(GroupConsumer):
         self._consumer = queue._new_consumer(queue.naming.group(kind, group))
         self._consumer.subscribe([self._topic])
         self._tail: dict[int, int] = {}  # partition → highest offset of the last batch
+        self._last_good: dict[int, int] = {}  # partition → its last decodable message
         self._closed = False
 
     def poll(self, max_messages: int = DEFAULT_BATCH, timeout: float = 1.0) -> list[Message]:
@@ -246,14 +331,10 @@ class _KafkaGroupConsumer(GroupConsumer):
         deadline = time.monotonic() + timeout
         while True:
             records = self._q._batch(self._consumer, max_messages, max(0.0, deadline - time.monotonic()))
-            out: list[Message] = []
-            self._tail = {}
-            for r in records:
-                p, o = r.partition() or 0, r.offset() or 0
-                self._tail[p] = max(self._tail.get(p, -1), o)
-                m = self._q._decode(self._kind, r)
-                if m is not None:
-                    out.append(m)
+            # Records of one partition arrive in offset order: the last one is the tail.
+            self._tail = {r.partition() or 0: r.offset() or 0 for r in records}
+            out = self._q._decode_batch(self._kind, records)
+            self._last_good = {m.partition: m.offset for m in out}
             if records and not out:
                 self._commit_offsets(self._tail)  # a batch of poison only: move past it
                 continue
@@ -280,10 +361,9 @@ class _KafkaGroupConsumer(GroupConsumer):
         for m in messages:
             last[m.partition] = max(last.get(m.partition, -1), m.offset)
         for p, o in list(last.items()):
-            # Poison records after the last handled message of the batch are done too.
-            tail = self._tail.get(p, -1)
-            if tail > o and not any(m.partition == p and m.offset > o for m in messages):
-                last[p] = tail
+            # Poison records after the batch's last good message of p are done with it.
+            if o >= self._last_good.get(p, o):
+                last[p] = max(o, self._tail.get(p, o))
         self._commit_offsets(last)
 
     def rewind(self, messages: Sequence[Message]) -> None:
@@ -324,7 +404,7 @@ class _KafkaBroadcast(BroadcastReader):
         deadline = time.monotonic() + timeout
         while True:
             records = self._q._batch(self._consumer, max_messages, max(0.0, deadline - time.monotonic()))
-            out = [m for r in records if (m := self._q._decode(self._kind, r)) is not None]
+            out = self._q._decode_batch(self._kind, records)
             self._q.stats.add("received", len(out))
             if out or not records or time.monotonic() >= deadline:
                 return out

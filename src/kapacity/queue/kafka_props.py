@@ -54,7 +54,7 @@ JAVA_ONLY: Final[Mapping[str, str]] = {
     "and sasl.password (PLAIN/SCRAM) or sasl.oauthbearer.* instead",
     "sasl.login.callback.handler.class": "Java classes cannot be loaded; use sasl.oauthbearer.* "
     "properties instead",
-    "interceptor.classes": "Java classes cannot be loaded; use queue.kafka.client.loggers",
+    "interceptor.classes": "Java classes cannot be loaded; use queue.kafka.client.loggers instead",
     "partitioner.class": "Java classes cannot be loaded; set partitioner (e.g. murmur2_random) "
     "instead",
     "ssl.truststore.password": "librdkafka reads PEM CA files, which have no password; remove it "

@@ -8,7 +8,7 @@ concrete APIs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,6 +51,10 @@ class RunningTask(Protocol):
         """Run ``point`` through the pipeline; the alert events it caused, in order."""
         ...
 
+    def process_many(self, points: list[Point]) -> list[Emitted]:
+        """Run a batch of points through the pipeline, in order; the events they caused."""
+        ...
+
     def tick(self, now_ns: int) -> list[Emitted]:
         """Time passes (deadman, windows flushed by the clock)."""
         ...
@@ -64,6 +68,14 @@ class RunningTask(Protocol):
 
     def restore_levels(self, levels: Mapping[str, Mapping[str, tuple[int, int]]]) -> None:
         """Give the alert nodes the last (level, time ns) of each event, per topic, from the store."""
+        ...
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """The full state of every alert node (JSON-ready), keyed by node name."""
+        ...
+
+    def restore(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        """Restore what :meth:`snapshot` returned."""
         ...
 
 
@@ -115,6 +127,15 @@ class Repository(Protocol):
     def delete_handler(self, topic: str, handler_id: str) -> None: ...
     def load_events(self) -> dict[str, dict[str, dict[str, Any]]]: ...
     def save_event(self, topic: str, event_id: str, state: dict[str, Any]) -> None: ...
+    def save_events(self, events: Mapping[tuple[str, str], dict[str, Any]], tasks: Iterable[str]) -> None:
+        """Event states keyed by (topic, event ID), in one transaction; ``tasks`` produced
+        them, so their alert snapshots are no longer current."""
+        ...
+    def save_alert_snapshot(self, task_id: str, snapshot: dict[str, dict[str, Any]], taken_ns: int) -> None: ...
+    def load_alert_snapshot(self, task_id: str) -> dict[str, dict[str, Any]] | None:
+        """The task's alert node states, or None when absent or older than its event states."""
+        ...
+    def delete_alert_snapshot(self, task_id: str) -> None: ...
     def delete_topic(self, topic: str) -> None: ...
     def close(self) -> None: ...
 

@@ -6,11 +6,19 @@ Processing model (simple and correct first):
   queue (``WRITE_QUEUE_BATCHES``). A full queue blocks the writer for up to
   ``WRITE_QUEUE_TIMEOUT_S`` and then answers 503 (counted in ``writes_rejected``), so
   memory stays bounded and nothing is dropped silently.
-* The worker runs each point through the enabled tasks whose dbrps match, and
-  dispatches the alert events they produce: topic state first (``previousLevel``, persisted
-  in the store), then the chained handlers, then — for ``.topic()`` events — the topic's
-  handlers whose ``match`` holds. Handler failures are counted and logged, never raised
-  into the pipeline.
+* The worker runs each batch through the enabled tasks whose dbrps match (decided once
+  per batch: a /write names one db and rp), and dispatches the alert events they produce:
+  topic state first (``previousLevel``), then the chained handlers, then — for ``.topic()``
+  events — the topic's handlers whose ``match`` holds. Handler failures are counted and
+  logged, never raised into the pipeline.
+* Topic event states reach the store once per batch, in one transaction (a commit costs
+  about a millisecond; one per alert would cap the alert rate), before the next batch is
+  taken — and on ``close`` after the drain, so a clean stop loses none.
+* Alert node state (flapping history, ``stateChangesOnly`` timers, when a level began) is
+  snapshotted to the store on a clean stop, when a task is disabled, and every
+  ``SNAPSHOT_INTERVAL_S`` for tasks that emitted since their last snapshot. At start a task
+  restores its snapshot if no event state of it was stored after the snapshot; otherwise
+  (a crash) its alert nodes are seeded with the last level of each event of their topics.
 * Every state change (tasks, handlers, topic state, the pipelines) happens under one lock.
 * ``close`` stops accepting writes, drains the queue (every accepted point is processed),
   flushes and closes the handlers (producers deliver what they hold), then closes the store.
@@ -63,6 +71,10 @@ WRITE_QUEUE_TIMEOUT_S = 10.0
 TICK_INTERVAL_S = 1.0
 #: How long close() waits for handlers (Kafka producers) to deliver what they hold.
 FLUSH_TIMEOUT_S = 30.0
+#: How often the alert state of tasks that emitted events is snapshotted. A snapshot of a
+#: task with many groups takes time under the engine lock, so not on every change; a crash
+#: between snapshots falls back to the per-event topic state (always current).
+SNAPSHOT_INTERVAL_S = 30.0
 
 #: A compiled ``match`` expression: called with the event, says whether the handler gets it.
 MatchFn = Callable[["MatchContext"], bool]
@@ -104,6 +116,18 @@ class Counters:
 _STOP = object()
 
 
+def _by_dbrp(points: list[Point]) -> list[tuple[DBRP, list[Point]]]:
+    """Points split by (db, rp), order kept within each; one group for a /write body."""
+    first = points[0]
+    db, rp = first.database, first.retention_policy
+    if all(p.database == db and p.retention_policy == rp for p in points):
+        return [(DBRP(db, rp), points)]
+    groups: dict[DBRP, list[Point]] = {}
+    for p in points:
+        groups.setdefault(DBRP(p.database, p.retention_policy), []).append(p)
+    return list(groups.items())
+
+
 class Engine:
     def __init__(
         self,
@@ -134,6 +158,13 @@ class Engine:
         self._stop_tick = threading.Event()
         self._worker: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
+        #: Topic event states not yet in the store, and the tasks that produced them.
+        self._pending_events: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pending_tasks: set[str] = set()
+        #: Tasks that emitted events since their last alert snapshot.
+        self._dirty: set[str] = set()
+        #: Per (db, rp): the running tasks that receive its points; rebuilt on task changes.
+        self._routes: dict[DBRP, list[tuple[str, RunningTask]]] = {}
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -176,6 +207,9 @@ class Engine:
             self._ticker.join()
             self._ticker = None
         with self.lock:
+            self._flush_events()
+            for task_id in list(self._running):
+                self._save_snapshot(task_id)
             handlers = list(self._chained.values()) + [
                 th.handler for hs in self._topic_handlers.values() for th in hs.values()
             ]
@@ -200,7 +234,7 @@ class Engine:
             if not p.retention_policy:
                 p.retention_policy = DEFAULT_RP
         try:
-            self._queue.put(points, timeout=WRITE_QUEUE_TIMEOUT_S)
+            self._queue.put(_by_dbrp(points), timeout=WRITE_QUEUE_TIMEOUT_S)
         except queue.Full:
             self.counters.writes_rejected += 1
             raise Unavailable(
@@ -225,30 +259,59 @@ class Engine:
                     return
                 assert isinstance(item, list)
                 with self.lock:
-                    for p in item:
-                        self._process(p)
+                    for key, points in item:
+                        self._process(key, points)
+                    self._flush_events()
             except Exception:  # noqa: BLE001 - the worker must survive a bad batch
                 log.exception("processing a write failed")
             finally:
                 self._queue.task_done()
 
-    def _process(self, p: Point) -> None:
-        key = DBRP(p.database, p.retention_policy)
-        for task_id, task in self._running.items():
-            dbrps = self._tasks[task_id].dbrps
-            if dbrps and key not in dbrps:
-                continue
+    def _route(self, key: DBRP) -> list[tuple[str, RunningTask]]:
+        tasks = self._routes.get(key)
+        if tasks is None:
+            tasks = self._routes[key] = [
+                (tid, t) for tid, t in self._running.items()
+                if not self._tasks[tid].dbrps or key in self._tasks[tid].dbrps
+            ]
+        return tasks
+
+    def _process(self, key: DBRP, points: list[Point]) -> None:
+        for task_id, task in self._route(key):
             try:
-                events = task.process(p)
+                events = task.process_many(points)
             except Exception as exc:  # noqa: BLE001 - one failing task must not stop the others
                 self.counters.task_errors += 1
                 log.error("task %s failed on a point: %s", task_id, exc)
                 continue
             for ev in events:
                 self._dispatch(task_id, ev)
-        self.counters.points_processed += 1
+        self.counters.points_processed += len(points)
+
+    def _flush_events(self) -> None:
+        """Write the batch's topic event states in one transaction (see module docs)."""
+        if not self._pending_events and not self._pending_tasks:
+            return
+        events, tasks = self._pending_events, self._pending_tasks
+        self._pending_events, self._pending_tasks = {}, set()
+        try:
+            self.repo.save_events(events, tasks)
+        except Exception as exc:  # noqa: BLE001 - logged; the alerts themselves went out
+            log.error("storing %d topic event states failed: %s", len(events), exc)
+
+    def _save_snapshot(self, task_id: str) -> None:
+        running = self._running.get(task_id)
+        if running is None:
+            return
+        self._flush_events()  # the snapshot must not be older than what the store holds
+        try:
+            self.repo.save_alert_snapshot(task_id, running.snapshot(), self.clock())
+        except Exception as exc:  # noqa: BLE001 - the topic state stays as the fallback
+            log.error("storing the alert state of task %s failed: %s", task_id, exc)
+        self._dirty.discard(task_id)
 
     def _tick_loop(self) -> None:
+        last_snapshot = time.monotonic()
         while not self._stop_tick.wait(TICK_INTERVAL_S):
             with self.lock:
                 now = self.clock()
@@ -259,6 +322,11 @@ class Engine:
                     except Exception as exc:  # noqa: BLE001
                         self.counters.task_errors += 1
                         log.error("task %s failed on a clock tick: %s", task_id, exc)
+                self._flush_events()
+                if time.monotonic() - last_snapshot >= SNAPSHOT_INTERVAL_S:
+                    last_snapshot = time.monotonic()
+                    for task_id in list(self._dirty):
+                        self._save_snapshot(task_id)
 
     # ---------------------------------------------------------------- dispatch
     def _dispatch(self, task_id: str, ev: Emitted) -> None:
@@ -266,7 +334,9 @@ class Engine:
         state = EventState(alert.message, alert.details, alert.time.ns, alert.duration.ns, alert.level)
         previous = self.topics.update(ev.topic, alert.id, state)
         alert.previous_level = previous
-        self.repo.save_event(ev.topic, alert.id, state.to_dict())
+        self._pending_events[(ev.topic, alert.id)] = state.to_dict()
+        self._pending_tasks.add(task_id)
+        self._dirty.add(task_id)
         self.counters.alerts += 1
         for ref in ev.handlers:
             key = (task_id, ref.kind, repr(sorted(ref.options.items())))
@@ -303,15 +373,30 @@ class Engine:
     def _start_task(self, rec: TaskRecord) -> None:
         try:
             running = self.compiler.start(rec.id, rec.script, rec.vars)
-            running.restore_levels(self._levels())
         except Exception as exc:  # noqa: BLE001 - kept as the task's error, shown by the API
             self._tasks[rec.id] = dataclasses.replace(rec, error=str(exc))
             log.error("task %s cannot start: %s", rec.id, exc)
             return
+        snapshot = None
+        try:
+            snapshot = self.repo.load_alert_snapshot(rec.id)
+            if snapshot is not None:
+                running.restore(snapshot)
+        except Exception as exc:  # noqa: BLE001 - a bad snapshot: fall back to the topic state
+            log.error("task %s: stored alert state unusable, seeding from topics: %s", rec.id, exc)
+            snapshot = None
+            running = self.compiler.start(rec.id, rec.script, rec.vars)
+        if snapshot is None:
+            running.restore_levels(self._levels())
         self._running[rec.id] = running
+        self._routes.clear()
 
-    def _stop_task(self, task_id: str) -> None:
+    def _stop_task(self, task_id: str, *, keep_state: bool = True) -> None:
+        if keep_state:
+            self._save_snapshot(task_id)
         self._running.pop(task_id, None)
+        self._routes.clear()
+        self._dirty.discard(task_id)
         for key in [k for k in self._chained if k[0] == task_id]:
             h = self._chained.pop(key)
             try:
@@ -363,7 +448,11 @@ class Engine:
             was_running = task_id in self._running
             changed = (rec.script, rec.vars, rec.dbrps, rec.id) != (old.script, old.vars, old.dbrps, old.id)
             if was_running and (changed or rec.status != ENABLED):
-                self._stop_task(task_id)
+                self._stop_task(task_id, keep_state=not changed)
+            if changed:
+                # Another script (or id) may have other alert nodes and groups: the old
+                # state would be misleading; the topic state still seeds the new one.
+                self.repo.delete_alert_snapshot(task_id)
             if rec.id != task_id:
                 del self._tasks[task_id]
                 self.repo.delete_task(task_id)
@@ -375,7 +464,7 @@ class Engine:
 
     def delete_task(self, task_id: str) -> None:
         with self.lock:
-            self._stop_task(task_id)
+            self._stop_task(task_id, keep_state=False)
             if self._tasks.pop(task_id, None) is not None:
                 self.repo.delete_task(task_id)
 

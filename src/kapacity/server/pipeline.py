@@ -47,6 +47,10 @@ class PipelineTask:
         events = self.task.process(point)
         return self._convert(events) if events else []
 
+    def process_many(self, points: list[Point]) -> list[Emitted]:
+        events = self.task.process_many(points)
+        return self._convert(events) if events else []
+
     def tick(self, now_ns: int) -> list[Emitted]:
         events = self.task.tick(now_ns)
         return self._convert(events) if events else []
@@ -67,6 +71,13 @@ class PipelineTask:
             events = levels.get(topic)
             if events:
                 node.seed_events(dict(events))
+
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return self.task.snapshot()
+
+    def restore(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        self.task.restore(snapshot)
 
 
 def dot_graph(task_id: str, node_stats: Mapping[str, Mapping[str, Any]]) -> str:

@@ -6,6 +6,7 @@ written by a newer kapacity raises :class:`kapacity.state.StoreError` at start-u
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,7 @@ class StoreRepository:
         return [
             {"id": t.id, "script": t.script, "dbrps": t.dbrps, "type": t.type, "status": t.status,
              "vars": t.vars, "created": t.created, "modified": t.modified,
-             # The store keeps no last-enabled time; the last change is the best bound.
-             "last-enabled": t.modified if t.status == "enabled" else 0}
+             "last-enabled": t.last_enabled, "error": t.error}
             for t in self.store.list_tasks()
         ]
 
@@ -34,7 +34,8 @@ class StoreRepository:
         self.store.put_task(TaskRecord(
             id=task["id"], type=task["type"], dbrps=list(task["dbrps"]), script=task["script"],
             vars=dict(task["vars"]), status=task["status"], created=task["created"],
-            modified=task["modified"]))
+            modified=task["modified"], last_enabled=int(task.get("last-enabled", 0)),
+            error=str(task.get("error", ""))))
 
     def delete_task(self, task_id: str) -> None:
         self.store.delete_task(task_id)
@@ -53,8 +54,21 @@ class StoreRepository:
                 for t in self.store.list_topics()}
 
     def save_event(self, topic: str, event_id: str, state: dict[str, Any]) -> None:
-        if self.persist_events:
-            self.store.put_event_state(topic, event_id, EventState.from_dict(state))
+        self.save_events({(topic, event_id): state}, ())
+
+    def save_events(self, events: Mapping[tuple[str, str], dict[str, Any]], tasks: Iterable[str]) -> None:
+        states = ([(t, eid, EventState.from_dict(s)) for (t, eid), s in events.items()]
+                  if self.persist_events else [])
+        self.store.put_event_states(states, set(tasks))
+
+    def save_alert_snapshot(self, task_id: str, snapshot: dict[str, dict[str, Any]], taken_ns: int) -> None:
+        self.store.put_alert_snapshot(task_id, snapshot, taken_ns)
+
+    def load_alert_snapshot(self, task_id: str) -> dict[str, dict[str, Any]] | None:
+        return self.store.get_alert_snapshot(task_id)
+
+    def delete_alert_snapshot(self, task_id: str) -> None:
+        self.store.delete_alert_states(task_id)
 
     def delete_topic(self, topic: str) -> None:
         self.store.delete_topic(topic)

@@ -31,8 +31,8 @@ from kapacity.alert.handlerspec import HandlerSpec
 from kapacity.alert.topics import EventState
 from kapacity.state.errors import StoreError
 
-#: Version of the table layout below; bump it with a migration in ``_migrate``.
-SCHEMA_VERSION = 1
+#: Version of the table layout below; bump it with a migration in ``_MIGRATIONS``.
+SCHEMA_VERSION = 2
 
 #: How long a statement waits for a lock held by another process on the same
 #: file before failing (a second kapacity pointed at the same data dir).
@@ -48,7 +48,9 @@ CREATE TABLE tasks (
     vars TEXT NOT NULL,
     status TEXT NOT NULL,
     created INTEGER NOT NULL,
-    modified INTEGER NOT NULL
+    modified INTEGER NOT NULL,
+    last_enabled INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE topic_handlers (
     topic TEXT NOT NULL,
@@ -71,6 +73,21 @@ CREATE TABLE alert_states (
 );
 """
 
+#: In-place migrations: ``_MIGRATIONS[v]`` turns a version ``v`` store into ``v + 1``.
+#: Each runs in the same transaction as the version bump, so a store is never half-migrated.
+_MIGRATIONS: dict[int, str] = {
+    1: (
+        "ALTER TABLE tasks ADD COLUMN last_enabled INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE tasks ADD COLUMN error TEXT NOT NULL DEFAULT '';"
+    ),
+}
+
+#: The ``alert_states`` row (node and group empty: no real node has an empty name) that says
+#: a task's stored snapshot is current: written with the snapshot, deleted in the same
+#: transaction as any later topic event state of the task. Without it, the snapshot may be
+#: older than the topic states and the engine falls back to seeding from those.
+_SNAPSHOT_MARK = ("", "")
+
 
 @dataclass(slots=True)
 class TaskRecord:
@@ -84,6 +101,9 @@ class TaskRecord:
     status: str = "disabled"
     created: int = 0
     modified: int = 0
+    last_enabled: int = 0
+    #: Why the task could not start ("" when it runs or is disabled).
+    error: str = ""
 
 
 class Store:
@@ -162,7 +182,27 @@ class Store:
                     "(the file was left untouched)",
                 )
             conn.execute("PRAGMA journal_mode=WAL")
+            if found < SCHEMA_VERSION:
+                self._migrate(found)
         conn.execute("PRAGMA synchronous=NORMAL")
+
+    def _migrate(self, found: int) -> None:
+        """Upgrade a store of an older kapacity in place, one version at a time."""
+        script = "BEGIN IMMEDIATE;"
+        for version in range(found, SCHEMA_VERSION):
+            script += _MIGRATIONS[version]
+        script += (
+            f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';COMMIT;"
+        )
+        try:
+            self._conn.executescript(script)
+        except sqlite3.Error as err:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise StoreError(
+                self.path, f"cannot migrate schema version {found} to {SCHEMA_VERSION}: {err} "
+                "(the file was left as it was)",
+            ) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -218,8 +258,8 @@ class Store:
         """Create or replace a task."""
         self._write(
             "INSERT OR REPLACE INTO tasks "
-            "(id, type, dbrps, script, vars, status, created, modified) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "(id, type, dbrps, script, vars, status, created, modified, last_enabled, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task.id,
                 task.type,
@@ -229,6 +269,8 @@ class Store:
                 task.status,
                 task.created,
                 task.modified,
+                task.last_enabled,
+                task.error,
             ),
         )
 
@@ -243,9 +285,11 @@ class Store:
             status=row[5],
             created=row[6],
             modified=row[7],
+            last_enabled=row[8],
+            error=row[9],
         )
 
-    _TASK_COLUMNS = "id, type, dbrps, script, vars, status, created, modified"
+    _TASK_COLUMNS = "id, type, dbrps, script, vars, status, created, modified, last_enabled, error"
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         rows = self._read(f"SELECT {self._TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
@@ -320,6 +364,32 @@ class Store:
             (topic, event_id, json.dumps(state.to_dict())),
         )
 
+    def put_event_states(
+        self, states: list[tuple[str, str, EventState]], tasks: frozenset[str] | set[str] = frozenset()
+    ) -> None:
+        """Store many topic event states in one transaction (one commit, not one per event).
+
+        ``tasks`` are the tasks whose alerts produced them: their alert snapshots stop being
+        current (see :meth:`get_alert_snapshot`).
+        """
+        if not states and not tasks:
+            return
+        rows = [(topic, eid, json.dumps(st.to_dict())) for topic, eid, st in states]
+        with self._lock:
+            self._check_open()
+            try:
+                with self._transaction() as conn:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO topic_event_states (topic, event_id, state) "
+                        "VALUES (?, ?, ?)", rows,
+                    )
+                    conn.executemany(
+                        "DELETE FROM alert_states WHERE task = ? AND node = ? AND grp = ?",
+                        [(t, *_SNAPSHOT_MARK) for t in tasks],
+                    )
+            except sqlite3.Error as err:
+                raise StoreError(self.path, f"write failed: {err}") from None
+
     def list_event_states(self, topic: str) -> dict[str, EventState]:
         rows = self._read(
             "SELECT event_id, state FROM topic_event_states WHERE topic = ? ORDER BY event_id",
@@ -360,3 +430,26 @@ class Store:
     def delete_alert_states(self, task: str) -> int:
         """Forget a task's alert states (e.g. when its script changes); returns the count."""
         return self._write("DELETE FROM alert_states WHERE task = ?", (task,))
+
+    def put_alert_snapshot(self, task: str, nodes: dict[str, dict[str, Any]], taken_ns: int) -> None:
+        """Replace a task's alert states by a snapshot (node name → state) and mark it current."""
+        rows = [(task, node, "", json.dumps(state)) for node, state in nodes.items()]
+        rows.append((task, *_SNAPSHOT_MARK, json.dumps({"taken": taken_ns})))
+        with self._lock:
+            self._check_open()
+            try:
+                with self._transaction() as conn:
+                    conn.execute("DELETE FROM alert_states WHERE task = ?", (task,))
+                    conn.executemany(
+                        "INSERT INTO alert_states (task, node, grp, state) VALUES (?, ?, ?, ?)", rows
+                    )
+            except sqlite3.Error as err:
+                raise StoreError(self.path, f"write failed: {err}") from None
+
+    def get_alert_snapshot(self, task: str) -> dict[str, dict[str, Any]] | None:
+        """The task's snapshot (node name → state) if one is stored and no topic event state
+        of the task was written after it; else None."""
+        states = self.get_alert_states(task)
+        if _SNAPSHOT_MARK not in states:
+            return None
+        return {node: s for (node, grp), s in states.items() if grp == "" and node != ""}

@@ -146,6 +146,9 @@ class _Codegen:
         self.namespace["_now"] = now
         self.states: list[tuple[str, Factory]] = []
         self.counter = 0
+        #: When set (inline mode), ``"name"`` reads a local loaded once per section:
+        #: reference name → local variable name.
+        self.loads: dict[str, str] | None = None
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -189,8 +192,12 @@ class _Codegen:
     def reference(self, name: str) -> tuple[str, str | None]:
         if name == "time":
             return "_Time(time_ns)", rt.TIME
-        key = repr(name)
-        return f"(fields[{key}] if {key} in fields else _tag(tags, {key}))", None
+        if self.loads is None:
+            return gen_load(name), None
+        local = self.loads.get(name)
+        if local is None:
+            local = self.loads[name] = self.name("_r")
+        return local, None
 
     def identifier(self, node: ast.Identifier) -> tuple[str, str | None]:
         if node.name not in self.scope:
@@ -276,16 +283,24 @@ class _Codegen:
                 kind = "math" if op in rt.MATH else "logical" if op in rt.LOGICAL else "comparison"
                 raise TickError(f"invalid {kind} operator {op} for type {side}", node.line, node.col)
 
+    def bind(self, code: str) -> tuple[str, str]:
+        """A name for the value of ``code`` and the expression that binds it: a walrus into
+        a fresh temporary, or nothing when ``code`` is already a local (an inline load)."""
+        if code.isidentifier():
+            return code, code
+        t = self.name("_t")
+        return t, f"({t} := {code})"
+
     def comparison(self, op: str, lc: str, lt: str | None, rc: str, rtype: str | None) -> str:
         if lt is not None and rtype is not None:
             return f"({lc} {op} {rc})"
         if lt is None and rtype is not None and rtype in _PY_TYPE_CHECK:
-            t = self.name("_t")
-            check = _PY_TYPE_CHECK[rtype].format(f"({t} := {lc})")
+            t, bind = self.bind(lc)
+            check = _PY_TYPE_CHECK[rtype].format(bind)
             return f"({t} {op} {rc} if {check} else _mismatch({op!r}, {t}, {rc}))"
         if rtype is None and lt is not None and lt in _PY_TYPE_CHECK:
-            t = self.name("_t")
-            check = _PY_TYPE_CHECK[lt].format(f"({t} := {rc})")
+            t, bind = self.bind(rc)
+            check = _PY_TYPE_CHECK[lt].format(bind)
             return f"({lc} {op} {t} if {check} else _mismatch({op!r}, {lc}, {t}))"
         return f"_compare({op!r}, {lc}, {rc})"
 
@@ -298,9 +313,9 @@ class _Codegen:
                 search = self.const(self.namespace[rc].search)
             if lt == rt.STRING:
                 return f"({search}({lc}) {test})"
-            t = self.name("_t")
+            t, bind = self.bind(lc)
             return (
-                f"({search}({t}) {test} if type({t} := {lc}) is str "
+                f"({search}({t}) {test} if type({bind}) is str "
                 f"else _mismatch({op!r}, {t}, {rc}))"
             )
         return f"_regex_match({op!r}, {lc}, {rc})"
@@ -438,6 +453,81 @@ def compile_lambda(
         raise TickError("lambda expression is nested too deeply to compile", expr.line, expr.col) from None
     make = namespace["_make"]
     return CompiledLambda(expr, source, make, [factory for _, factory in gen.states], result_type)
+
+
+class InlineSection:
+    """Predicates compiled to Python expressions, for code that evaluates them in sequence.
+
+    ``loads`` are ``(local, code)`` assignments to run first, in order: each ``"name"`` the
+    section reads, looked up once (the code raises :class:`LambdaError` when it is neither
+    a field nor a tag). ``exprs`` holds one boolean Python expression per predicate, over
+    the locals ``fields``, ``tags``, ``time_ns`` and the loads.
+    """
+
+    __slots__ = ("exprs", "loads")
+
+    def __init__(self, loads: list[tuple[str, str]], exprs: list[str]) -> None:
+        self.loads = loads
+        self.exprs = exprs
+
+
+class InlineLambdas:
+    """The result of :func:`inline_predicates`: sections sharing one ``namespace`` (the
+    globals the generated function must be compiled with); ``stateful`` is true when a
+    predicate uses ``sigma``/``count``/``spread``, whose state inline code cannot keep."""
+
+    __slots__ = ("namespace", "sections", "stateful")
+
+    def __init__(self, sections: list[InlineSection], namespace: dict[str, Any], stateful: bool) -> None:
+        self.sections = sections
+        self.namespace = namespace
+        self.stateful = stateful
+
+
+def inline_predicates(
+    sections: list[list[ast.Expr]],
+    scope: Mapping[str, Any] | None = None,
+    *,
+    now: Callable[[], int] = time.time_ns,
+) -> InlineLambdas:
+    """Compile predicates to expressions for a caller that generates one function around
+    several of them (the pipeline's fused fast path), with :func:`compile_lambda`'s type
+    rules and errors (``predicate=True``).
+
+    Within a section each ``"name"`` is read once, so a hoisted load may raise for a point
+    where the lambdas alone would have short-circuited: callers treat any exception as
+    "take the exact path" (the lambdas compiled by :func:`compile_lambda`).
+
+    >>> from kapacity.tick.parser import parse_lambda
+    >>> il = inline_predicates([[parse_lambda('"v" > 1'), parse_lambda('"v" < 5')]])
+    >>> il.sections[0].loads
+    [('_r1', "(fields['v'] if 'v' in fields else _tag(tags, 'v'))")]
+    """
+    gen = _Codegen(scope or {}, {}, now)
+    out: list[InlineSection] = []
+    for exprs in sections:
+        gen.loads = {}
+        codes = []
+        for expr in exprs:
+            try:
+                code, result_type = gen.gen(expr)
+            except RecursionError:
+                raise TickError("lambda expression is nested too deeply to compile", expr.line, expr.col) from None
+            if result_type is not None and result_type != rt.BOOL:
+                raise TickError(f"expression must evaluate to a boolean, got {result_type}", expr.line, expr.col)
+            if result_type is None:
+                code = f"_as_bool({code}, 'a condition')"
+            codes.append(code)
+        key_loads = [(local, gen_load(name)) for name, local in gen.loads.items()]
+        out.append(InlineSection(key_loads, codes))
+    gen.loads = None
+    return InlineLambdas(out, gen.namespace, bool(gen.states))
+
+
+def gen_load(name: str) -> str:
+    """Python code reading reference ``"name"``: the field, else the tag, else an error."""
+    key = repr(name)
+    return f"(fields[{key}] if {key} in fields else _tag(tags, {key}))"
 
 
 def lambda_references(expr: ast.Expr) -> set[str]:

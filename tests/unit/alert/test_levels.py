@@ -115,3 +115,28 @@ def test_percent_change_weights() -> None:
 def test_chooser_validates_shape() -> None:
     with pytest.raises(ValueError):
         LevelChooser([None, None])
+
+
+@pytest.mark.parametrize("current", [OK, INFO, WARNING, CRITICAL])
+@pytest.mark.parametrize("failing", [None, 1, 2, 3])
+def test_each_expression_is_evaluated_at_most_once_per_point(current: int, failing: int | None) -> None:
+    # Stateful expressions (sigma, count, spread) must see a point once, whichever path the
+    # algorithm takes: escalation, a held reset, a passed reset, or a failing expression.
+    calls: list[str] = []
+
+    def expr(name: str, result: bool, boom: bool = False) -> Any:
+        def f(_f: Any, _t: Any, _n: int) -> bool:
+            calls.append(name)
+            if boom:
+                raise ValueError(name)
+            return result
+        return f
+
+    levels = [None] + [expr(f"level{lv}", False, boom=lv == failing) for lv in (1, 2, 3)]
+    resets = [None] + [expr(f"reset{lv}", True) for lv in (1, 2, 3)]
+    errors: list[str] = []
+    chooser = LevelChooser(levels, resets, on_error=lambda n, lv, e: errors.append(n))
+    assert chooser.choose({}, {}, 0, current) == OK
+    assert len(calls) == len(set(calls))
+    assert {c for c in calls if c.startswith("level")} == {"level1", "level2", "level3"}
+    assert errors == ([] if failing is None else [("info", "warn", "crit")[failing - 1]])

@@ -150,6 +150,7 @@ def test_effective_config_of_empty_file_lists_every_section() -> None:
         "kafka",
         "alert",
         "logging",
+        "queue",
     }
 
 

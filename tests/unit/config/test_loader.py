@@ -169,14 +169,14 @@ hostname = "h"
 
 
 def test_unknown_keys_at_every_level_with_suggestions() -> None:
-    text = 'hostnme = "x"\n[http]\nbind_adress = ":1"\n[qeue]\nx = 1\n'
+    text = 'hostnme = "x"\n[http]\nbind_adress = ":1"\n[xyzzy]\nx = 1\n'
     got = problems(text)
     assert got[0] == 'kapacity.conf:1:1: hostnme: unknown key "hostnme"; did you mean "hostname"?'
     assert got[1] == (
         'kapacity.conf:3:1: http.bind_adress: unknown key "bind_adress"; '
         'did you mean "bind-address"?'
     )
-    assert got[2].startswith('kapacity.conf:4:1: qeue: unknown key "qeue"; valid keys: hostname')
+    assert got[2].startswith('kapacity.conf:4:1: xyzzy: unknown key "xyzzy"; valid keys: hostname')
 
 
 def test_both_spellings_of_sasl_extensions_accepted_but_not_together() -> None:

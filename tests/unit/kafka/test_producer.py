@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError as RdError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kapacity.kafka.errors import KafkaConnectionError, KafkaDeliveryError, KafkaError
 from kapacity.kafka.producer import (
@@ -41,6 +44,8 @@ class FakeTransport:
     metadata_calls: int = 0
     closed: bool = False
     refuse: KafkaError | None = None  # raised by the next produce() call
+    auto_ack: bool = False  # flush() acknowledges everything, as a live broker would
+    purged: list[Sent] = field(default_factory=list)
 
     def bind(self, sink: DeliverySink) -> None:
         self.sink = sink
@@ -55,10 +60,9 @@ class FakeTransport:
         self.queue.append(sent)
         self.produced.append(sent)
 
-    def poll(self, timeout: float) -> None:
-        pass
-
     def flush(self, timeout: float) -> int:
+        if self.auto_ack:
+            self.report(None)
         return len(self.queue)
 
     def partition_count(self, topic: str, timeout: float) -> int:
@@ -68,7 +72,14 @@ class FakeTransport:
         return self.partitions[topic]
 
     def purge(self, in_flight: bool = False) -> None:
-        self.report(RdError(RdError._PURGE_QUEUE))
+        # Reports are served by the next poll(), as librdkafka does.
+        self.purged, self.queue = self.purged + self.queue, []
+
+    def poll(self, timeout: float) -> None:
+        purged, self.purged = self.purged, []
+        assert self.sink is not None
+        for s in purged:
+            self.sink.delivered(RdError(RdError._PURGE_QUEUE), s.topic, s.key, s.value, s.partition, s.attempt)
 
     def close(self) -> None:
         self.closed = True
@@ -282,3 +293,61 @@ def test_message_timeout_is_read_from_the_client_config() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity must be positive"):
         make(FakeTransport(), capacity=0)
+
+
+# --- the accounting invariant under any interleaving ------------------------------------
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), st.sampled_from(["a", "b", "c"])),
+        st.tuples(st.just("ack"), st.integers(0, 3)),
+        st.tuples(st.just("fail"), st.sampled_from([RdError._MSG_TIMED_OUT, RdError.MSG_SIZE_TOO_LARGE])),
+        st.tuples(st.just("refuse"), st.booleans()),
+        st.tuples(st.just("queue_limit"), st.integers(0, 4)),
+        st.tuples(st.just("tick"), st.floats(0, 6)),
+        st.tuples(st.just("metadata"), st.sampled_from(["a", "b", "c"])),
+        st.tuples(st.just("auth"), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_OPS)
+def test_every_accepted_message_is_accounted_for_exactly_once(ops: list[tuple[str, Any]]) -> None:
+    """write_messages + write_errors + dropped + in_flight == messages offered, per topic, always."""
+    clock = Clock()
+    t = FakeTransport(partitions={"a": 2})
+    p = make(t, clock, capacity=5)
+    offered: dict[str, int] = {}
+    for op, arg in ops:
+        if op == "send":
+            topic = arg
+            offered[topic] = offered.get(topic, 0) + 1
+            p.send(topic, b"key", b"value", by_key_length)
+        elif op == "ack":
+            t.report(None, arg)
+        elif op == "fail":
+            t.report(RdError(arg), 1)
+        elif op == "refuse":
+            t.refuse = KafkaDeliveryError("refused", retriable=arg)
+        elif op == "queue_limit":
+            t.queue_limit = arg
+        elif op == "tick":
+            clock.now += arg
+        elif op == "metadata":
+            t.partitions[arg] = 3
+        elif op == "auth":
+            p.client_error(RdError(RdError._AUTHENTICATION, "login refused"))
+        p.run_once(0)
+        for topic, n in offered.items():
+            s = p.stats(topic)
+            assert s.write_messages + s.write_errors + s.dropped + s.in_flight == n, (topic, s)
+            assert min(s.write_messages, s.write_errors, s.dropped, s.in_flight) >= 0
+        assert p.outstanding == sum(p.stats(tp).in_flight for tp in offered) <= 5
+    t.queue_limit = 1_000_000
+    p.close(0.01)
+    for topic, n in offered.items():
+        s = p.stats(topic)
+        assert s.in_flight == 0
+        assert s.write_messages + s.write_errors + s.dropped == n

@@ -26,6 +26,7 @@ class FakeTask:
         self.handlers = [HandlerRef(k, {"n": 1}) for k in re.findall(r"handler (\w+)", script)]
         self.levels: dict[str, Level] = {}
         self.seen = 0
+        self.restored_from_snapshot = False
 
     def process(self, point: Point) -> list[Emitted]:
         self.seen += 1
@@ -43,8 +44,19 @@ class FakeTask:
         return [Emitted(alert, self.topic or f"main:{self.id}:alert2", list(self.handlers),
                         publish=bool(self.topic), task=self.id, name=point.name, tags=dict(point.tags))]
 
+    def process_many(self, points: list[Point]) -> list[Emitted]:
+        return [e for p in points for e in self.process(p)]
+
     def tick(self, now_ns: int) -> list[Emitted]:
         return []
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {"alert2": {"levels": {k: int(v) for k, v in self.levels.items()}}}
+
+    def restore(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        self.restored_from_snapshot = True
+        for eid, level in snapshot["alert2"]["levels"].items():
+            self.levels[eid] = Level(level)
 
     def stats(self) -> dict[str, Any]:
         return {"task-stats": {}, "node-stats": {"alert2": {"points_in": self.seen}}}

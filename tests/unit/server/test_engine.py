@@ -166,3 +166,66 @@ def test_task_without_dbrp_gets_every_database(engine: Engine) -> None:
     engine.write([cpu(95, db="a", host="1"), cpu(95, db="b", rp="x", host="2")])
     engine.wait_idle()
     assert isinstance(engine.factory, FakeFactory) and len(engine.factory.received) == 2
+
+
+class CountingRepository(MemoryRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def save_events(self, events, tasks):  # type: ignore[no-untyped-def]
+        self.batches.append(len(events))
+        super().save_events(events, tasks)
+
+
+def test_topic_states_of_one_write_are_stored_in_one_batch() -> None:
+    repo = CountingRepository()
+    e = make(repo)
+    try:
+        e.create_task({"id": "t", "script": "crit usage > 90", "dbrps": DBRPS, "status": "enabled"})
+        e.write([cpu(95, host=h) for h in "abcde"])
+        assert e.wait_idle()
+        assert repo.batches == [5]
+        assert set(repo.events["main:t:alert2"]) == {f"t:{h}" for h in "abcde"}
+    finally:
+        e.close()
+
+
+def test_clean_stop_snapshots_and_restart_restores_the_snapshot() -> None:
+    repo = MemoryRepository()
+    e = make(repo)
+    e.create_task({"id": "t", "script": "crit usage > 90", "dbrps": DBRPS, "status": "enabled"})
+    e.write([cpu(95)])
+    assert e.wait_idle()
+    e.close()
+    assert repo.load_alert_snapshot("t") == {"alert2": {"levels": {"t:a": 3}}}
+    repo.closed = False
+    e2 = make(repo)
+    try:
+        task = e2._running["t"]
+        assert task.restored_from_snapshot  # type: ignore[attr-defined]
+        e2.write([cpu(10)])
+        assert e2.wait_idle()
+        assert repo.events["main:t:alert2"]["t:a"]["level"] == "OK"  # the recovery was emitted
+    finally:
+        e2.close()
+
+
+def test_after_a_crash_the_topic_state_seeds_the_task() -> None:
+    repo = MemoryRepository()
+    e = make(repo)
+    e.create_task({"id": "t", "script": "crit usage > 90", "dbrps": DBRPS, "status": "enabled"})
+    e.write([cpu(10)])
+    e.update_task("t", {"status": "disabled"})  # snapshot taken here (all OK)...
+    e.update_task("t", {"status": "enabled"})
+    e.write([cpu(95)])  # ...then an event newer than the snapshot, and no clean stop
+    assert e.wait_idle()
+    assert repo.load_alert_snapshot("t") is None
+    e2 = make(repo)  # the first engine "crashed": never closed
+    try:
+        task = e2._running["t"]
+        assert not task.restored_from_snapshot  # type: ignore[attr-defined]
+        assert task.levels == {"t:a": Level.CRITICAL}  # type: ignore[attr-defined]
+    finally:
+        e2.close()
+        e._accepting = False

@@ -220,3 +220,76 @@ def test_damaged_handler_row_is_a_store_error(db: Path, store: Store) -> None:
     conn.close()
     with pytest.raises(StoreError, match="stored handler is invalid"):
         store.list_handlers()
+
+
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE tasks (id TEXT PRIMARY KEY, type TEXT NOT NULL, dbrps TEXT NOT NULL,
+    script TEXT NOT NULL, vars TEXT NOT NULL, status TEXT NOT NULL,
+    created INTEGER NOT NULL, modified INTEGER NOT NULL);
+CREATE TABLE topic_handlers (topic TEXT NOT NULL, id TEXT NOT NULL, spec TEXT NOT NULL,
+    PRIMARY KEY (topic, id));
+CREATE TABLE topic_event_states (topic TEXT NOT NULL, event_id TEXT NOT NULL,
+    state TEXT NOT NULL, PRIMARY KEY (topic, event_id));
+CREATE TABLE alert_states (task TEXT NOT NULL, node TEXT NOT NULL, grp TEXT NOT NULL,
+    state TEXT NOT NULL, PRIMARY KEY (task, node, grp));
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO tasks VALUES ('old', 'stream', '[]', 'stream|from()', '{}', 'enabled', 5, 6);
+"""
+
+
+def test_version_1_store_is_migrated_in_place_keeping_its_tasks(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.executescript(_V1_SCHEMA)
+    conn.close()
+    with_store = Store(db)
+    try:
+        assert with_store.schema_version() == SCHEMA_VERSION == 2
+        old = with_store.get_task("old")
+        assert old is not None
+        assert (old.script, old.created, old.modified, old.last_enabled, old.error) == (
+            "stream|from()", 5, 6, 0, "")
+        with_store.put_task(dataclasses.replace(old, last_enabled=7, error="boom"))
+    finally:
+        with_store.close()
+    reopened = Store(db)
+    try:
+        again = reopened.get_task("old")
+        assert again is not None and (again.last_enabled, again.error) == (7, "boom")
+    finally:
+        reopened.close()
+
+
+def test_event_states_in_one_batch_and_snapshot_currency(store: Store) -> None:
+    crit = EventState("m", "", 10, 0, Level.CRITICAL)
+    store.put_alert_snapshot("t", {"alert2": {"groups": {}}}, taken_ns=1)
+    assert store.get_alert_snapshot("t") == {"alert2": {"groups": {}}}
+    # Event states of another task leave t's snapshot current...
+    store.put_event_states([("main:u:alert2", "u:a", crit)], {"u"})
+    assert store.get_alert_snapshot("t") is not None
+    # ...those of t make it stale: the topic state is newer than the snapshot.
+    store.put_event_states([("cpu", "a", crit), ("cpu", "b", crit)], {"t"})
+    assert store.get_alert_snapshot("t") is None
+    assert set(store.list_event_states("cpu")) == {"a", "b"}
+    store.put_alert_snapshot("t", {"alert2": {"groups": {"x": 1}}}, taken_ns=2)
+    assert store.get_alert_snapshot("t") == {"alert2": {"groups": {"x": 1}}}
+    store.delete_task("t")
+    assert store.get_alert_snapshot("t") is None
+
+
+def test_failed_migration_leaves_the_file_at_its_version(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    # A v1 store whose tasks table already has the column: the ALTER fails midway.
+    conn.executescript(_V1_SCHEMA + "ALTER TABLE tasks ADD COLUMN error TEXT;")
+    conn.close()
+    with pytest.raises(StoreError, match="cannot migrate schema version 1 to 2"):
+        Store(db)
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("1",)
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(tasks)")]
+        assert "last_enabled" not in columns
+    finally:
+        conn.close()
