@@ -256,6 +256,7 @@ def test_a_large_message_travels_through_storage_and_a_huge_one_is_refused(backe
     assert got[0].value == {"payload": big}
     sizes = backend.raw_sizes(q, Kind.EVENTS, 2)
     assert max(sizes) < 1024  # the record holds a reference, not the payload
-    protector = q.protector  # type: ignore[attr-defined]  # both backends have one
+    protector = q.protector
+    assert protector is not None
     assert protector.stats.stored == 1 and protector.stats.refused == 1
     assert q.stats.refused == 1

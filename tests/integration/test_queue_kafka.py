@@ -7,8 +7,10 @@ explicitly (test-brokers.md), which is still enough to see what kapacity set.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +22,10 @@ from kapacity.config.queue import KafkaQueueConfig, QueueConfig
 from kapacity.kafka.devbroker import free_port
 from kapacity.queue import Kind
 from kapacity.queue.admin import ensure_topics, topic_specs
-from kapacity.queue.errors import QueueUnavailableError, TopicAdminError
+from kapacity.queue.errors import MessageTooLargeError, QueueUnavailableError, TopicAdminError
 from kapacity.queue.kafka import KafkaQueue
 from kapacity.queue.loggers import LOGGER_NAME
+from kapacity.queue.protection import FileStorage, Protector
 from tests.support.kafka import Broker, create_topic
 from tests.support.waiting import wait_for
 
@@ -156,3 +159,33 @@ def test_without_rules_no_interceptor_is_installed(broker: Broker) -> None:
     q = KafkaQueue(settings(broker.bootstrap, prefix()), ensure=False)
     assert q.loggers is None
     q.close()
+
+
+def test_stored_payloads_are_swept_after_their_topics_retention(noida: Broker, tmp_path: Path) -> None:
+    p = prefix()
+    storage = FileStorage(tmp_path / "_messages")
+    q = KafkaQueue(settings(noida.bootstrap, p), protector=Protector(10, None, storage), sweep_interval_s=0)
+    try:
+        q.emit(Kind.EVENTS, "old", "x" * 100)
+        q.emit(Kind.TASKS, "definition", "y" * 100)
+        long_ago = time.time() - 8 * 24 * 3600  # beyond events' 7-day retention
+        for topic in (f"{p}events", f"{p}tasks"):
+            for name, _ in storage.list(topic):
+                os.utime(tmp_path / "_messages" / name, (long_ago, long_ago))
+        q.emit(Kind.EVENTS, "fresh", "z" * 100)
+        assert q.sweep_storage() == 1
+        assert len(list(storage.list(f"{p}events"))) == 1  # the fresh one
+        assert len(list(storage.list(f"{p}tasks"))) == 1  # unlimited retention: kept
+    finally:
+        q.close()
+
+
+def test_without_protection_librdkafkas_size_limit_refuses_cleanly(broker: Broker) -> None:
+    q = KafkaQueue(settings(broker.bootstrap, prefix()))
+    try:
+        with pytest.raises(MessageTooLargeError, match=r"above the limit of 10485760 bytes \(the producer's message.max.bytes"):
+            q.emit(Kind.EVENTS, "huge", "x" * (11 * 1024 * 1024))
+        assert q.stats.refused == 1
+        q.emit(Kind.EVENTS, "small", 1)  # still working
+    finally:
+        q.close()

@@ -85,7 +85,7 @@ def test_abort_hides_outputs_and_state_then_the_batch_runs_again_exactly_once(no
         finals[m.key] = max(finals.get(m.key, 0), m.value["count"])
     assert finals == {"k0": 3, "k1": 3}
     assert sorted((m.key, m.value["count"]) for m in got) == [("k0", 1), ("k0", 2), ("k0", 3), ("k1", 1), ("k1", 2), ("k1", 3)]
-    loop._consumer.close()
+    loop.close()
     q.close()
 
 
@@ -95,7 +95,7 @@ def test_state_is_restored_from_the_changelog_or_the_clean_shutdown_checkpoint(n
     q.emit_many(Kind.POINTS, [("a", 1), ("a", 2), ("b", 3)])
     first = TransactionalLoop(s, name="c", source=Kind.POINTS, changelog=Kind.ALERT_STATE, process=Counter(), state_dir=tmp_path)
     run_until(first, 3)
-    first._consumer.close()  # dies: no checkpoint written
+    first.abandon()  # dies: no checkpoint written
 
     q.emit(Kind.POINTS, "a", 4)
     second = TransactionalLoop(s, name="c", source=Kind.POINTS, changelog=Kind.ALERT_STATE, process=Counter(), state_dir=tmp_path)

@@ -27,6 +27,7 @@ from typing import Any, Final, NamedTuple
 
 from kapacity.queue.kinds import Kind
 from kapacity.queue.naming import Naming
+from kapacity.queue.protection import Protector
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -111,6 +112,8 @@ class Queue(ABC):
 
     naming: Naming
     stats: QueueStats
+    protector: Protector | None
+    """Message protection (``None``: any size inline)."""
 
     def __init__(self) -> None:
         self._receivers: dict[tuple[Kind, str], GroupConsumer] = {}

@@ -42,11 +42,17 @@ class TopicAdminError(QueueError):
 class MessageTooLargeError(QueueError):
     """A payload exceeds ``message-protection.hard-limit``; the message was not sent."""
 
-    def __init__(self, kind: str, key: str, size: int, limit: int) -> None:
+    def __init__(self, kind: str, key: str, size: int, limit: int, *, hard: bool = True) -> None:
         self.kind, self.key, self.size, self.limit = kind, key, size, limit
+        setting = (
+            "queue.kafka.message-protection.hard-limit"
+            if hard
+            else "the producer's message.max.bytes (max.request.size); set "
+            "queue.kafka.message-protection.soft-limit to send larger payloads via storage"
+        )
         super().__init__(
-            f"{kind} message {key!r} is {size} bytes, above the hard limit of {limit} bytes "
-            "(queue.kafka.message-protection.hard-limit); it was refused"
+            f"{kind} message {key!r} is {size} bytes, above the {'hard ' if hard else ''}limit "
+            f"of {limit} bytes ({setting}); it was refused"
         )
 
 

@@ -15,6 +15,7 @@ Delivery invariants:
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ from confluent_kafka import Message as KafkaMessage
 from kapacity.config.queue import KafkaQueueConfig
 from kapacity.queue import codec
 from kapacity.queue._records import dead_letter_value, decode_value, log
-from kapacity.queue.admin import STARTUP_TIMEOUT_S, ensure_topics, topic_specs
+from kapacity.queue.admin import STARTUP_TIMEOUT_S, EnsureReport, ensure_topics, topic_specs
 from kapacity.queue.base import DEFAULT_BATCH, BroadcastReader, GroupConsumer, Message, Queue, QueueStats
 from kapacity.queue.errors import (
     MessageTooLargeError,
@@ -46,6 +47,9 @@ __all__ = ["KafkaQueue"]
 EMIT_TIMEOUT_S: Final = 60.0
 #: Waiting for room in a full producer buffer, one poll at a time.
 _BUFFER_WAIT_S: Final = 0.05
+#: How often stored payloads past their topic's retention are removed (they are at least
+#: SWEEP_GRACE_MS old and usually days: an hourly pass keeps the storage bounded cheaply).
+SWEEP_INTERVAL_S: Final = 3600.0
 #: Records handed to librdkafka per produce_batch call: amortises the call, bounded memory.
 _CHUNK: Final = 1000
 
@@ -91,6 +95,7 @@ class KafkaQueue(Queue):
         instance_id: str | None = None,
         ensure: bool = True,
         startup_timeout: float = STARTUP_TIMEOUT_S,
+        sweep_interval_s: float = SWEEP_INTERVAL_S,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -103,6 +108,7 @@ class KafkaQueue(Queue):
         self.loggers: KafkaLoggers | None = KafkaLoggers(rules) if rules else None
         self._client = settings.client_properties()
         self._consumer_props = settings.consumer_properties()
+        self.report = EnsureReport()
         if ensure:
             self.report = ensure_topics(self._client, topic_specs(settings), startup_timeout)
         producer: dict[str, object] = {**settings.producer_properties(), "error_cb": self._on_error}
@@ -112,8 +118,16 @@ class KafkaQueue(Queue):
         default = "true" if self.loggers is None else "false"
         producer["delivery.report.only.error"] = str(producer.get("delivery.report.only.error", default)) == "true"
         self._producer = Producer(producer)
+        self._max_bytes = int(str(producer.get("message.max.bytes", "1000000")))
         self._async = _Delivery(self.loggers)
         self._closed = False
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        if protector is not None and protector.storage is not None and sweep_interval_s > 0:
+            self._sweeper = threading.Thread(
+                target=self._sweep_loop, args=(sweep_interval_s,), name="queue-sweeper", daemon=True
+            )
+            self._sweeper.start()
 
     @staticmethod
     def _on_error(err: KafkaError) -> None:
@@ -170,7 +184,13 @@ class KafkaQueue(Queue):
             failed = [m for m in todo if "_error" in m] if queued else todo
             for m in failed:
                 err = m.pop("_error", None)
-                if err is not None and getattr(err, "code", lambda: None)() != KafkaError._QUEUE_FULL:
+                code = err.code() if isinstance(err, KafkaError) else None
+                if code == KafkaError.MSG_SIZE_TOO_LARGE:
+                    size = len(m["value"] or b"")
+                    self.stats.add("refused")
+                    key = m["key"].decode("utf-8", "replace")
+                    raise MessageTooLargeError(topic, key, size, self._max_bytes, hard=False)
+                if err is not None and code != KafkaError._QUEUE_FULL:
                     raise QueueError(f"cannot produce to {topic}: {err}")
             self._producer.poll(_BUFFER_WAIT_S)  # full local buffer: block until room
             todo = failed
@@ -223,6 +243,7 @@ class KafkaQueue(Queue):
         out: list[Message] = []
         append = out.append
         fast = codec.decode_fast
+        new = tuple.__new__
         for r in records:
             raw = r.value()
             value = fast(raw) if raw else codec.SLOW
@@ -232,14 +253,18 @@ class KafkaQueue(Queue):
                     append(m)
                 continue
             raw_key = r.key()
+            # tuple.__new__ directly: a third of the cost of the named tuple's generated __new__.
             append(
-                Message(
-                    kind,
-                    raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else "",
-                    value,
-                    r.offset() or 0,
-                    r.partition() or 0,
-                    r.timestamp()[1],
+                new(
+                    Message,
+                    (
+                        kind,
+                        raw_key.decode("utf-8", "replace") if raw_key is not None else "",
+                        value,
+                        r.offset() or 0,
+                        r.partition() or 0,
+                        r.timestamp()[1],
+                    ),
                 )
             )
         return out
@@ -305,14 +330,25 @@ class KafkaQueue(Queue):
                 removed += self.protector.sweep(self.naming.topic(kind), None, cutoff)
         return removed
 
+    def _sweep_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.sweep_storage()
+            except OSError as exc:  # a storage hiccup: try again next round
+                log.warning("kafka queue storage sweep: %s", exc)
+
     def _close_backend(self) -> None:
         if self._closed:
             return
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join()
         try:
             self.flush()
         finally:
             self._closed = True
             self._producer.flush(5.0)
+            self._producer.close()  # release librdkafka's threads and connections now
 
 
 class _KafkaGroupConsumer(GroupConsumer):
@@ -334,7 +370,7 @@ class _KafkaGroupConsumer(GroupConsumer):
             # Records of one partition arrive in offset order: the last one is the tail.
             self._tail = {r.partition() or 0: r.offset() or 0 for r in records}
             out = self._q._decode_batch(self._kind, records)
-            self._last_good = {m.partition: m.offset for m in out}
+            self._last_good = self._tail if len(out) == len(records) else {m.partition: m.offset for m in out}
             if records and not out:
                 self._commit_offsets(self._tail)  # a batch of poison only: move past it
                 continue
@@ -357,9 +393,8 @@ class _KafkaGroupConsumer(GroupConsumer):
                 self._q.loggers.committed(self._topic, p, o + 1)
 
     def commit(self, messages: Sequence[Message]) -> None:
-        last: dict[int, int] = {}
-        for m in messages:
-            last[m.partition] = max(last.get(m.partition, -1), m.offset)
+        # A partition's messages are in offset order: the last one seen is the highest.
+        last = {m.partition: m.offset for m in messages}
         for p, o in list(last.items()):
             # Poison records after the batch's last good message of p are done with it.
             if o >= self._last_good.get(p, o):

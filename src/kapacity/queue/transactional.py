@@ -110,6 +110,13 @@ class PartitionState:
 
 
 Process = Callable[[Message, PartitionState], Iterable[Output]]
+PartitionsHook = Callable[[list[int]], None]
+"""Called with partition numbers: after a restore (assign), before a drop (revoke), after an abort."""
+
+#: Transactions of a killed instance block ``read_committed`` readers until the broker aborts
+#: them: a restart with the same transactional id aborts them at once (``init_transactions``),
+#: otherwise this bound applies (librdkafka's default is 60 s).
+DEFAULT_TRANSACTION_TIMEOUT_MS: Final = 15_000
 
 
 class TransactionalLoop:
@@ -125,12 +132,18 @@ class TransactionalLoop:
         process: Process,
         state_dir: str | Path,
         instance: str = "0",
+        on_assign: PartitionsHook | None = None,
+        on_revoke: PartitionsHook | None = None,
+        on_abort: PartitionsHook | None = None,
     ) -> None:
         self.naming = settings.naming()
         self._source, self._changelog_kind = source, changelog
         self._source_topic = self.naming.topic(source)
         self._changelog = self.naming.topic(changelog)
         self._process = process
+        self._hooks = (on_assign, on_revoke, on_abort)
+        #: Restore progress: partitions being restored and records read so far (for status).
+        self.restoring: dict[int, int] = {}
         self.transactional_id = self.naming.transactional_id(f"{name}_{instance}")
         self._dir = Path(state_dir) / self.transactional_id
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +154,7 @@ class TransactionalLoop:
         )
         producer = settings.producer_properties()
         producer["transactional.id"] = self.transactional_id
+        producer.setdefault("transaction.timeout.ms", str(DEFAULT_TRANSACTION_TIMEOUT_MS))
         self._producer = Producer(producer)
         try:
             self._producer.init_transactions(TXN_TIMEOUT_S)
@@ -153,8 +167,14 @@ class TransactionalLoop:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.states[tp.partition] = self._restore(tp.partition)
+        if self._hooks[0] is not None:
+            self._hooks[0]([tp.partition for tp in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # No transaction is open here: revocation happens inside poll/consume, and every
+        # batch is committed (or aborted) before the next poll, so what we own is committed.
+        if self._hooks[1] is not None:
+            self._hooks[1]([tp.partition for tp in partitions])
         for tp in partitions:
             self.states.pop(tp.partition, None)
 
@@ -183,6 +203,7 @@ class TransactionalLoop:
                 return state
             reader.assign([TopicPartition(self._changelog, partition, start)])
             deadline = time.monotonic() + RESTORE_TIMEOUT_S
+            self.restoring[partition] = 0
             while position < high:
                 if time.monotonic() > deadline:
                     raise QueueUnavailableError(f"restoring {self._changelog}[{partition}] timed out")
@@ -193,12 +214,14 @@ class TransactionalLoop:
                     raw = m.value()
                     state._apply(key, None if raw is None else codec.decode(raw))
                     state.restored_records += 1
+                self.restoring[partition] = state.restored_records
                 # Transaction markers take offsets too: follow the position, not the count.
                 pos = reader.position([TopicPartition(self._changelog, partition)])[0].offset
                 position = max(position, pos)
             state.changelog_offset = position
             return state
         finally:
+            self.restoring.pop(partition, None)
             reader.close()
 
     # --- the loop -----------------------------------------------------------------------
@@ -209,7 +232,8 @@ class TransactionalLoop:
         if first is None:
             return 0
         records = [first, *self._consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
-        records = [r for r in records if r.error() is None]
+        # A partition revoked during consume() is no longer ours: its records go to the new owner.
+        records = [r for r in records if r.error() is None and (r.partition() or 0) in self.states]
         if not records:
             return 0
         self._producer.begin_transaction()
@@ -217,7 +241,7 @@ class TransactionalLoop:
         try:
             for r in records:
                 p = r.partition() or 0
-                state = self.states.setdefault(p, PartitionState(p))
+                state = self.states[p]
                 touched.add(p)
                 message = self._message(r)
                 for kind, key, value in self._process(message, state):
@@ -250,15 +274,35 @@ class TransactionalLoop:
 
     def _produce(self, topic: str, key: str, value: Any, partition: int | None) -> None:
         data = None if value is None else codec.encode(value)
+        self.produce_raw(topic, key.encode("utf-8"), data, partition)
+
+    def produce_raw(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Produce inside the open transaction (only from ``process``): any topic of the cluster."""
+        kwargs: dict[str, Any] = {}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = headers
         while True:
             try:
-                if partition is None:
-                    self._producer.produce(topic, data, key.encode("utf-8"))
-                else:
-                    self._producer.produce(topic, data, key.encode("utf-8"), partition=partition)
+                self._producer.produce(topic, value, key, **kwargs)
                 return
-            except BufferError:
+            except BufferError:  # a full local buffer: serve delivery reports, try again
                 self._producer.poll(0.05)
+
+    def partition_count(self, topic: str, timeout: float = 10.0) -> int:
+        """Partitions of ``topic`` (from the producer's metadata)."""
+        meta = self._producer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise QueueError(f"topic {topic} does not exist or has no partitions")
+        return len(meta.partitions)
 
     def _positions(self, records: list[KafkaMessage]) -> list[TopicPartition]:
         last: dict[int, int] = {}
@@ -269,6 +313,8 @@ class TransactionalLoop:
     def _abort(self, records: list[KafkaMessage], touched: set[int]) -> None:
         for p in touched:
             self.states[p]._abort()
+        if self._hooks[2] is not None:
+            self._hooks[2](sorted(touched))
         try:
             self._producer.abort_transaction(TXN_TIMEOUT_S)
         except KafkaException as exc:  # fenced or fatal: the caller must drop this loop
@@ -288,6 +334,12 @@ class TransactionalLoop:
             self._checkpoint_path(p).write_text(json.dumps({"offset": state.changelog_offset, "data": state._data}))
         self._consumer.close()
         self._producer.flush(10)
+        self._producer.close()
+
+    def abandon(self) -> None:
+        """Stop without a checkpoint (as a crash would): the next owner restores fully."""
+        self._consumer.close()
+        self._producer.close()
 
     def _changelog_end(self, partition: int) -> int:
         _low, high = self._consumer.get_watermark_offsets(TopicPartition(self._changelog, partition), timeout=10)

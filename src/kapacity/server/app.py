@@ -37,7 +37,7 @@ from kapacity.server.links import (
     topic_href,
 )
 from kapacity.server.servicetests import ServiceTests
-from kapacity.server.taskdef import go_time
+from kapacity.server.taskdef import DEFAULT_RP, go_time
 
 log = logging.getLogger("kapacity.http")
 
@@ -103,6 +103,7 @@ def create_app(engine: Engine, tests: ServiceTests | None = None) -> FastAPI:
             raise APIError_413(f"request body too large: {len(body)} bytes, limit {MAX_WRITE_BYTES}")
         if not db:
             raise BadRequest("database is required")
+        rp = rp or DEFAULT_RP
         try:
             result = await run_in_threadpool(
                 parse_lines, body, precision=precision or "n", now_ns=time.time_ns(),
@@ -111,7 +112,7 @@ def create_app(engine: Engine, tests: ServiceTests | None = None) -> FastAPI:
         except PrecisionError as exc:
             raise BadRequest(str(exc)) from None
         # Like InfluxDB: the good lines of a partially bad body are still written.
-        await run_in_threadpool(engine.write, result.points)
+        await run_in_threadpool(engine.write, result.points, (db, rp))
         if result.errors:
             raise BadRequest(result.error_text())
         return Response(status_code=204)

@@ -2,10 +2,11 @@
 
 Processing model (simple and correct first):
 
-* ``write`` hands a batch of parsed points to **one worker thread** through a bounded
-  queue (``WRITE_QUEUE_BATCHES``). A full queue blocks the writer for up to
-  ``WRITE_QUEUE_TIMEOUT_S`` and then answers 503 (counted in ``writes_rejected``), so
-  memory stays bounded and nothing is dropped silently.
+* ``write`` hands a batch of parsed points to **one worker thread** through a queue
+  bounded in points (``WRITE_QUEUE_POINTS``: a parsed point weighs ~600 bytes, so the
+  bound is on what costs memory, not on requests of any size). A full queue blocks the
+  writer for up to ``WRITE_QUEUE_TIMEOUT_S`` and then answers 503 (counted in
+  ``writes_rejected``), so memory stays bounded and nothing is dropped silently.
 * The worker runs each batch through the enabled tasks whose dbrps match (decided once
   per batch: a /write names one db and rp), and dispatches the alert events they produce:
   topic state first (``previousLevel``), then the chained handlers, then — for ``.topic()``
@@ -62,9 +63,10 @@ from kapacity.server.taskdef import (
 
 log = logging.getLogger("kapacity.engine")
 
-#: Batches (one per /write request) waiting for the worker. Bounded: a writer faster than
-#: the pipeline is slowed down (then refused with 503), memory is not.
-WRITE_QUEUE_BATCHES = 1024
+#: Points waiting for the worker (~60 MB; about half a second of work at full speed).
+#: A writer faster than the pipeline is slowed down (then refused with 503), memory is
+#: not. One batch larger than this is still taken when the queue is empty.
+WRITE_QUEUE_POINTS = 100_000
 #: How long a /write waits for room in the queue before answering 503.
 WRITE_QUEUE_TIMEOUT_S = 10.0
 #: Clock ticks given to the tasks (deadman, time-driven windows).
@@ -138,7 +140,7 @@ class Engine:
         match_compiler: MatchCompiler | None = None,
         clock: Callable[[], int] = time.time_ns,
         hostname: str = "localhost",
-        queue_batches: int = WRITE_QUEUE_BATCHES,
+        queue_points: int = WRITE_QUEUE_POINTS,
     ) -> None:
         self.compiler = compiler
         self.factory = handlers
@@ -153,7 +155,11 @@ class Engine:
         self._running: dict[str, RunningTask] = {}
         self._chained: dict[tuple[str, str, str], Handler] = {}
         self._topic_handlers: dict[str, dict[str, _TopicHandler]] = {}
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_batches)
+        #: Unbounded itself: ``write`` bounds the points in it (``_queued_points``).
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._max_points = queue_points
+        self._queued_points = 0
+        self._room = threading.Condition()
         self._accepting = False
         self._stop_tick = threading.Event()
         self._worker: threading.Thread | None = None
@@ -224,23 +230,37 @@ class Engine:
                  self.counters.points_processed, self.counters.alerts)
 
     # ---------------------------------------------------------------- writes
-    def write(self, points: list[Point]) -> None:
-        """Accept points for processing; raises Unavailable when shutting down or full."""
+    def write(self, points: list[Point], dbrp: tuple[str, str] | None = None) -> None:
+        """Accept points for processing; raises Unavailable when shutting down or full.
+
+        ``dbrp``: the caller vouches that every point has this (database, retention policy)
+        — one parsed /write body — which saves two passes over the points.
+        """
         if not points:
             return
         if not self._accepting:
             raise Unavailable("server is shutting down, write refused")
-        for p in points:
-            if not p.retention_policy:
-                p.retention_policy = DEFAULT_RP
-        try:
-            self._queue.put(_by_dbrp(points), timeout=WRITE_QUEUE_TIMEOUT_S)
-        except queue.Full:
-            self.counters.writes_rejected += 1
-            raise Unavailable(
-                f"write queue full ({self._queue.maxsize} batches waiting); retry later"
-            ) from None
-        self.counters.points_received += len(points)
+        if dbrp is not None:
+            groups = [(DBRP(*dbrp), points)]
+        else:
+            for p in points:
+                if not p.retention_policy:
+                    p.retention_policy = DEFAULT_RP
+            groups = _by_dbrp(points)
+        n = len(points)
+        with self._room:
+            if not self._room.wait_for(
+                lambda: self._queued_points == 0 or self._queued_points + n <= self._max_points,
+                timeout=WRITE_QUEUE_TIMEOUT_S,
+            ):
+                self.counters.writes_rejected += 1
+                raise Unavailable(
+                    f"write queue full ({self._queued_points} points waiting, limit "
+                    f"{self._max_points}); retry later"
+                )
+            self._queued_points += n
+            self.counters.points_received += n
+        self._queue.put((n, groups))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """True once every accepted point has been processed (tests, service shutdown)."""
@@ -257,11 +277,17 @@ class Engine:
             try:
                 if item is _STOP:
                     return
-                assert isinstance(item, list)
-                with self.lock:
-                    for key, points in item:
-                        self._process(key, points)
-                    self._flush_events()
+                assert isinstance(item, tuple)
+                count, groups = item
+                try:
+                    with self.lock:
+                        for key, points in groups:
+                            self._process(key, points)
+                        self._flush_events()
+                finally:
+                    with self._room:
+                        self._queued_points -= count
+                        self._room.notify_all()
             except Exception:  # noqa: BLE001 - the worker must survive a bad batch
                 log.exception("processing a write failed")
             finally:

@@ -287,3 +287,29 @@ def test_backslash_before_newline_joins_lines_like_influxdb() -> None:
     result = parse_lines("cpu,t=a\\\nb v=1 1\nmem v=2 2", now_ns=0)
     assert result.errors == []
     assert [(p.name, p.tags) for p in result.points] == [("cpu", {"t": "a\\\nb"}), ("mem", {})]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("+1", "invalid"), ("1_0", "invalid"), ("1e400", "out of range"), ("nan", "invalid"),
+     ("inf", "invalid"), ("-inf", "invalid"), ("9" * 310, "out of range")],
+)
+def test_whole_body_fast_path_refuses_what_only_python_accepts(value: str, problem: str) -> None:
+    body = f"cpu,host=a ok=1 1\ncpu,host=a v={value} 2\ncpu,host=b ok=2 3\n"
+    result = parse_lines(body, now_ns=0)
+    assert [p.fields for p in result.points] == [{"ok": 1.0}, {"ok": 2.0}]
+    [err] = result.errors
+    assert err.line == 2
+
+
+def test_a_series_whose_field_types_change_keeps_each_lines_types() -> None:
+    body = "m,h=a v=1 1\nm,h=a v=2i 2\nm,h=a v=3 3\nm,h=a v=t 4\nm,h=a v=4u 5\n"
+    points = parse_lines(body, now_ns=0).points
+    assert [(p.fields["v"], type(p.fields["v"])) for p in points] == [
+        (1.0, float), (2, int), (3.0, float), (True, bool), (4, int)]
+
+
+def test_empty_field_key_or_value_is_an_error_on_the_body_path() -> None:
+    result = parse_lines("cpu =1 1\ncpu v= 2\ncpu v=1,=2 3\ncpu v=1 4", now_ns=0)
+    assert [p.time for p in result.points] == [4]
+    assert [e.line for e in result.errors] == [1, 2, 3]

@@ -229,3 +229,26 @@ def test_after_a_crash_the_topic_state_seeds_the_task() -> None:
     finally:
         e2.close()
         e._accepting = False
+
+
+def test_write_queue_is_bounded_in_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kapacity.server import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "WRITE_QUEUE_TIMEOUT_S", 0.05)
+    e = Engine(compiler=FakeCompiler(), handlers=FakeFactory(), repo=MemoryRepository(),
+               match_compiler=fake_match, clock=lambda: 1_000, queue_points=3)
+    e.start()
+    try:
+        e.create_task({"id": "t", "script": "crit usage > 90", "dbrps": DBRPS, "status": "enabled"})
+        with e.lock:  # the worker cannot process: the queue fills up
+            e.write([cpu(1), cpu(2)])
+            e.write([cpu(3)])
+            with pytest.raises(Unavailable, match="3 points waiting, limit 3"):
+                e.write([cpu(4)])
+            assert e.counters.writes_rejected == 1
+        assert e.wait_idle()
+        e.write([cpu(v) for v in range(10)])  # larger than the bound, taken when empty
+        assert e.wait_idle()
+        assert (e.counters.points_received, e.counters.points_processed) == (13, 13)
+    finally:
+        e.close()

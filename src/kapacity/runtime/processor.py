@@ -1,0 +1,192 @@
+"""The pure core of the engine: points of one partition in, alert events and state out.
+
+No I/O, no clock. The engine's loops (Kafka transactions, SQLite transactions) call
+:meth:`PartitionProcessor.process` for each point, then either :meth:`commit` (the outputs
+are durable) or :meth:`abort` (they were discarded: in-memory state goes back to the last
+committed state, so a batch processed again yields the same events — the same event ids).
+
+State is kept per alert group as ``task/node/group → {"g": GroupState, "l": {id: level}}``
+(the alert-state changelog record); only the groups a point changed are written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from kapacity.alert.config import AlertEvent
+from kapacity.models import Point
+from kapacity.pipeline import Task, build_task
+from kapacity.pipeline.alert import AlertNode
+from kapacity.runtime.records import (
+    EventRecord,
+    TaskDefinition,
+    event_id,
+    event_record,
+    split_state_key,
+    state_key,
+)
+
+__all__ = ["PartitionProcessor", "TaskSet"]
+
+log: Final = logging.getLogger("kapacity.runtime")
+
+
+class TaskSet:
+    """The task definitions every instance knows (from the broadcast ``tasks`` kind)."""
+
+    def __init__(self) -> None:
+        self.defs: dict[str, TaskDefinition] = {}
+        self.errors: dict[str, str] = {}
+        self.version = 0
+
+    def apply(self, key: str, value: Any) -> None:
+        """One ``tasks`` record (``None`` = deleted)."""
+        if value is None:
+            self.defs.pop(key, None)
+            self.errors.pop(key, None)
+        else:
+            self.defs[key] = TaskDefinition.from_value(value)
+        self.version += 1
+
+    def enabled(self) -> list[TaskDefinition]:
+        return [d for d in self.defs.values() if d.enabled]
+
+
+class _RunningTask:
+    """One task's pipeline on one partition, with change tracking on its alert nodes."""
+
+    def __init__(self, definition: TaskDefinition, records: Mapping[str, Any]) -> None:
+        self.definition = definition
+        self.task: Task = build_task(definition.script, task_name=definition.id, vars=dict(definition.vars))
+        self.touched: set[tuple[str, str]] = set()
+        self.ids: dict[tuple[str, str], dict[str, int]] = {}
+        self._restore(records)
+        for node in self.task.alert_nodes:
+            self._track(node)
+
+    def _restore(self, records: Mapping[str, Any]) -> None:
+        snapshot: dict[str, dict[str, Any]] = {}
+        for key, rec in records.items():
+            _task, node, group = split_state_key(key)
+            snap = snapshot.setdefault(node, {"groups": {}, "last_levels": {}})
+            snap["groups"][group] = rec["g"]
+            snap["last_levels"].update(rec.get("l", {}))
+            self.ids[(node, group)] = dict(rec.get("l", {}))
+        if snapshot:
+            self.task.restore(snapshot)
+
+    def _track(self, node: AlertNode) -> None:
+        observe, batch, touched = node.observe, node.batch, self.touched
+        name = node.name
+
+        # Instance attributes shadow the methods: the node's own code and the fused fast
+        # path both look ``observe`` up on the instance, so every state change passes here.
+        def tracked_observe(row: Any, level: int, gs: Any) -> None:
+            touched.add((name, row.group))
+            observe(row, level, gs)
+
+        def tracked_batch(b: Any) -> None:
+            touched.add((name, b.group))
+            batch(b)
+
+        node.observe = tracked_observe  # type: ignore[method-assign]  # change tracking, see above
+        node.batch = tracked_batch  # type: ignore[method-assign]  # change tracking, see above
+
+    def changes(self) -> dict[str, Any]:
+        """The changelog records of the groups touched since the last call."""
+        if not self.touched:
+            return {}
+        nodes = {n.name: n for n in self.task.alert_nodes}
+        out: dict[str, Any] = {}
+        for node_name, group in self.touched:
+            node = nodes[node_name]
+            gs = node.state.groups.get(group)
+            key = state_key(self.definition.id, node_name, group)
+            out[key] = None if gs is None else {"g": gs.to_dict(), "l": self.ids.get((node_name, group), {})}
+        self.touched.clear()
+        return out
+
+
+class PartitionProcessor:
+    """Runs every enabled task over the points of one partition."""
+
+    def __init__(self, partition: int, tasks: TaskSet, records: dict[str, Any] | None = None) -> None:
+        self.partition = partition
+        self._tasks = tasks
+        #: The committed state records of this partition (``task/node/group`` → record).
+        #: Shared, not copied: the Kafka loop's partition state applies commits to it.
+        self.records: dict[str, Any] = records if records is not None else {}
+        self._running: dict[str, _RunningTask] = {}
+        self._version = -1
+        self._pending: dict[str, Any] = {}
+        self.points = 0
+        self.task_errors = 0
+
+    def _sync(self) -> None:
+        if self._version == self._tasks.version:
+            return
+        wanted = {d.id: d for d in self._tasks.enabled()}
+        for tid in [t for t, r in self._running.items() if wanted.get(t) != r.definition]:
+            del self._running[tid]
+        for tid, d in wanted.items():
+            if tid in self._running or tid in self._tasks.errors and self._tasks.errors[tid] == d.script:
+                continue
+            prefix = tid + "/"
+            mine = {k: v for k, v in self.records.items() if k.startswith(prefix)}
+            try:
+                self._running[tid] = _RunningTask(d, mine)
+            except Exception as exc:  # noqa: BLE001 - a task that does not build must not stop the others
+                self._tasks.errors[tid] = d.script
+                log.error("task %s cannot start: %s", tid, exc)
+        self._version = self._tasks.version
+
+    def process(self, offset: int, point: Point) -> list[EventRecord]:
+        """The events ``point`` (at ``offset`` of this partition) caused, in order."""
+        self._sync()
+        out: list[EventRecord] = []
+        self.points += 1
+        for tid, rt in self._running.items():
+            dbrps = rt.definition.dbrps
+            if dbrps and (point.database, point.retention_policy) not in dbrps:
+                continue
+            try:
+                events: list[AlertEvent] = rt.task.process(point)
+            except Exception as exc:  # noqa: BLE001 - one failing task must not stop the others
+                self.task_errors += 1
+                log.error("task %s failed on a point: %s", tid, exc)
+                continue
+            for n, ev in enumerate(events):
+                rt.ids.setdefault((ev.node, ev.group), {})[ev.data.id] = int(ev.data.level)
+                rt.touched.add((ev.node, ev.group))
+                out.append(event_record(event_id(self.partition, offset, tid, n), tid, ev))
+            self._pending.update(rt.changes())
+        return out
+
+    def drain_changes(self) -> dict[str, Any]:
+        """The state records changed since the last call (``None`` = deleted), to be written
+        with the events; :meth:`apply` them once committed, or :meth:`abort`."""
+        out, self._pending = self._pending, {}
+        return out
+
+    def apply(self, changes: Mapping[str, Any]) -> None:
+        apply_records(self.records, changes.items())
+
+    def abort(self) -> None:
+        """Forget uncommitted work: tasks are rebuilt from the committed records."""
+        self._pending.clear()
+        self._running.clear()
+        self._version = -1
+
+
+def apply_records(target: dict[str, Any], items: Iterable[tuple[str, Any]]) -> None:
+    """Replay changelog records (latest wins, ``None`` deletes) into ``target``."""
+    for k, v in items:
+        if v is None:
+            target.pop(k, None)
+        else:
+            target[k] = v
+
+
+Callback = Callable[[int], None]
