@@ -26,8 +26,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/ holds a queue.py, which would shadow the standard library's `queue` for a script
-# run from here: import from the package and the standard library only.
+# Keep bench/ itself off sys.path: a script there must never shadow a standard-library
+# module (bench/queue.py once shadowed `queue`); import from the package only.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse

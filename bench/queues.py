@@ -10,7 +10,7 @@ For each backend, N small JSON points (~70 bytes, 1000 series keys), ``emit_many
 For Kafka, ``raw_consume_msgs_per_s`` is plain confluent-kafka reading the same records from
 the same broker: the ceiling the broker and librdkafka set for any Python consumer.
 
-Run: ``.venv/bin/python bench/queue.py [--n N] [--batch B] [--backend embedded|kafka|all]``.
+Run: ``.venv/bin/python bench/queues.py [--n N] [--batch B] [--backend embedded|kafka|all]``.
 The Kafka run starts its own Tansu broker unless ``KAPACITY_BENCH_KAFKA=host:port`` names one.
 Prints one JSON object. Never asserts times (benchmarks inform, tests decide).
 """
