@@ -127,6 +127,17 @@ def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) ->
         log.close()
 
 
+def _ready(broker: BrokerProcess, name: str) -> BrokerProcess:
+    """Wait for ``broker``; on failure stop it and raise with the tail of its log."""
+    try:
+        wait_ready(broker.bootstrap, broker.process)
+    except DevBrokerError:
+        tail = broker.log_tail()
+        broker.stop()
+        raise DevBrokerError(f"{name} did not start on {broker.bootstrap}:\n{tail}") from None
+    return broker
+
+
 def start_tansu(
     port: int | None = None,
     host: str = "127.0.0.1",
@@ -145,14 +156,7 @@ def start_tansu(
     ]
     proc = _spawn(cmd, log_path)
     broker = BrokerProcess("tansu", host, port, proc, log_path, _owned_dirs=[workdir])
-    if wait:
-        try:
-            wait_ready(f"{host}:{port}", proc)
-        except DevBrokerError:
-            tail = broker.log_tail()
-            broker.stop()
-            raise DevBrokerError(f"Tansu did not start on {host}:{port}:\n{tail}") from None
-    return broker
+    return _ready(broker, "Tansu") if wait else broker
 
 
 def start_noida(
@@ -175,11 +179,4 @@ def start_noida(
     ]
     proc = _spawn(cmd, log_path, env={**os.environ})
     broker = BrokerProcess("noida", host, port, proc, log_path, data_dir=data_dir, _owned_dirs=owned)
-    if wait:
-        try:
-            wait_ready(f"{host}:{port}", proc)
-        except DevBrokerError:
-            tail = broker.log_tail()
-            broker.stop()
-            raise DevBrokerError(f"noida-db did not start on {host}:{port}:\n{tail}") from None
-    return broker
+    return _ready(broker, "noida-db") if wait else broker
