@@ -10,9 +10,12 @@ Both use the librdkafka properties kapacity derives from the same ``[[kafka]]`` 
 
 Run: ``.venv/bin/python bench/kafka_handler.py [--n N] [--batch-size B] [--partitions P] [--repeat R]``.
 Starts its own Tansu broker unless ``KAPACITY_BENCH_KAFKA=host:port`` names one.
-Prints ``{"n": ..., "raw_msgs_per_s": ..., "handler_msgs_per_s": ..., "ratio": ...}``; stderr
-adds the breakdown: the handler's producer path with pre-rendered values, and the cost of
-``encode_alert_json`` per alert (the handler's bottleneck).
+Prints ``{"n": ..., "raw_msgs_per_s": ..., "handler_msgs_per_s": ..., "ratio": ...,
+"raw_cpu_us_per_msg": ..., "handler_cpu_us_per_msg": ...}``; stderr
+adds the breakdown: the handler's producer path with pre-rendered values, the CPU cost of
+``encode_alert_json`` per alert (the handler's bottleneck), and the process CPU time per
+message of both sides (this thread and librdkafka's; less disturbed by other load on a shared
+machine than wall-clock rates, so compare these too).
 Never asserts times (benchmarks inform, tests decide).
 """
 
@@ -74,7 +77,10 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     raise SystemExit(f"topic {name} did not appear")
 
 
-def run_raw(conf: dict[str, Any], topic: str, keys: list[bytes], values: list[bytes], n: int) -> float:
+def run_raw(
+    conf: dict[str, Any], topic: str, keys: list[bytes], values: list[bytes], n: int
+) -> tuple[float, float]:
+    """(acknowledged msgs/s, process CPU us per message: this thread and librdkafka's)."""
     acked = 0
     failed = 0
 
@@ -91,6 +97,7 @@ def run_raw(conf: dict[str, Any], topic: str, keys: list[bytes], values: list[by
     producer.flush(10)
     acked = failed = 0
     m = len(keys)
+    cpu = time.process_time()
     started = time.perf_counter()
     for i in range(n):
         while True:
@@ -104,12 +111,16 @@ def run_raw(conf: dict[str, Any], topic: str, keys: list[bytes], values: list[by
     while acked + failed < n:
         producer.flush(1)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     if failed:
         print(f"raw: {failed} messages failed", file=sys.stderr)
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
-def run_handler(config: Config, topic: str, alerts: list[AlertData], n: int) -> tuple[float, dict[str, int]]:
+def run_handler(
+    config: Config, topic: str, alerts: list[AlertData], n: int
+) -> tuple[float, float, dict[str, int]]:
+    """(acknowledged alerts/s, process CPU us per alert, the handler's stats)."""
     # The buffer holds the whole run: the benchmark measures throughput, not overflow.
     pool = ProducerPool(capacity=max(n, 100_000))
     handler = KafkaHandler.create({"topic": topic}, config, pool)
@@ -117,15 +128,17 @@ def run_handler(config: Config, topic: str, alerts: list[AlertData], n: int) -> 
     handler.flush(10)
     m = len(alerts)
     handle = handler.handle
+    cpu = time.process_time()
     started = time.perf_counter()
     for i in range(n):
         handle(alerts[i % m])
     while not handler.flush(1):
         pass
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     stats = handler.stats()
     pool.close(10)
-    return n / elapsed, stats
+    return n / elapsed, cpu / n * 1e6, stats
 
 
 def run_producer_only(config: Config, topic: str, keys: list[bytes], values: list[bytes], n: int) -> float:
@@ -147,11 +160,15 @@ def run_producer_only(config: Config, topic: str, keys: list[bytes], values: lis
     return n / elapsed
 
 
-def _render_cost_us(alerts: list[AlertData]) -> float:
-    started = time.perf_counter()
-    for a in alerts:
-        encode_alert_json(a)
-    return (time.perf_counter() - started) / len(alerts) * 1e6
+def _render_cost_us(alerts: list[AlertData], rounds: int = 20) -> float:
+    """CPU us per ``encode_alert_json`` call, best of ``rounds`` (the machine is shared)."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for a in alerts:
+            encode_alert_json(a)
+        best = min(best, time.process_time() - started)
+    return best / len(alerts) * 1e6
 
 
 def main() -> None:
@@ -185,17 +202,20 @@ def main() -> None:
         # Best of --repeat alternating runs: the machine is shared, the best run is the
         # least disturbed one, for both sides alike.
         raw_rate = handler_rate = send_rate = 0.0
+        raw_cpu = handler_cpu = float("inf")
         stats: dict[str, int] = {}
         for _ in range(args.repeat):
-            raw_rate = max(raw_rate, run_raw(conf, raw_topic, keys, values, args.n))
-            rate, stats = run_handler(config, handler_topic, alerts, args.n)
-            handler_rate = max(handler_rate, rate)
+            rate, cpu = run_raw(conf, raw_topic, keys, values, args.n)
+            raw_rate, raw_cpu = max(raw_rate, rate), min(raw_cpu, cpu)
+            rate, cpu, stats = run_handler(config, handler_topic, alerts, args.n)
+            handler_rate, handler_cpu = max(handler_rate, rate), min(handler_cpu, cpu)
             send_rate = max(send_rate, run_producer_only(config, send_topic, keys, values, args.n))
         render_us = _render_cost_us(alerts)
         print(
             f"message size ~{sum(map(len, values)) // len(values)} B, stats {stats}, "
             f"producer path without rendering {send_rate:.0f} msg/s, "
             f"encode_alert_json {render_us:.1f} us/alert, "
+            f"process CPU per message: raw {raw_cpu:.1f} us, handler {handler_cpu:.1f} us, "
             f"broker {'external ' + bootstrap if external else 'tansu (started here)'}",
             file=sys.stderr,
         )
@@ -204,6 +224,8 @@ def main() -> None:
             "raw_msgs_per_s": round(raw_rate),
             "handler_msgs_per_s": round(handler_rate),
             "ratio": round(handler_rate / raw_rate, 3),
+            "raw_cpu_us_per_msg": round(raw_cpu, 2),
+            "handler_cpu_us_per_msg": round(handler_cpu, 2),
         }))
     finally:
         if broker is not None:

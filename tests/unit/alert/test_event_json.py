@@ -7,11 +7,13 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kapacity.alert import event as event_module
 from kapacity.alert.event import (
     AlertData,
     Result,
     Series,
     _encode_alert_json_fast,
+    _rfc3339nano,
     encode_alert_json,
     encode_alert_json_exact,
 )
@@ -81,3 +83,25 @@ def test_values_go_spells_differently_fall_back_to_the_exact_encoder() -> None:
                           Result([Series("m", {}, ["time", "v"], [[Time(NS), odd]])]))
         assert _encode_alert_json_fast(alert) is None
         assert encode_alert_json(alert) == encode_alert_json_exact(alert)
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=-62_135_596_800 * 10**9, max_value=253_402_300_799 * 10**9 + 999_999_999))
+def test_fast_time_formatting_matches_go_rfc3339nano(ns: int) -> None:
+    assert _rfc3339nano(ns) == Time(ns).rfc3339nano()
+
+
+def test_second_cache_stays_bounded() -> None:
+    for s in range(event_module._SECONDS_MAX + 10):
+        assert _rfc3339nano(s * 10**9 + 5) == Time(s * 10**9 + 5).rfc3339nano()
+    assert len(event_module._SECONDS) <= event_module._SECONDS_MAX
+
+
+def test_values_time_equal_to_the_alert_time_and_other_times() -> None:
+    alert = AlertData("x", "", "", Time(NS + 1_000), Duration(0), Level.INFO,
+                      Result([Series("m", {"b": "1", "a": "<&>"}, ["time", "v", "s", "n"],
+                                     [[Time(NS + 1_000), 2.5, "\u2029", None], [Time(NS), -3.0, "", 7]])]))
+    body = _encode_alert_json_fast(alert)
+    assert body is not None and body == encode_alert_json_exact(alert)
+    assert b'"tags":{"a":"\\u003c\\u0026\\u003e","b":"1"}' in body
+    assert b'"values":[["2026-01-01T00:00:00.000001Z",2.5,"\\u2029",null],["2026-01-01T00:00:00Z",-3,"",7]]' in body

@@ -114,6 +114,18 @@ def test_chooser_hashes_the_id_or_balances_least_bytes() -> None:
     assert picks == [0, 1, 2, 0, 1, 2]
 
 
+@pytest.mark.parametrize("algorithm", ["crc32", "murmur2", "fnv-1a"])
+def test_chooser_places_every_id_where_the_partitioner_does(algorithm: str) -> None:
+    # The default crc32 chooser is inlined for speed; it must not drift from the partitioner.
+    choose = make_chooser(KafkaHandlerSpec("m", "t", partition_algorithm=algorithm))
+    partition = get_partitioner(algorithm)
+    keys = [f"cpu:host=server-{i}".encode() for i in range(2000)] + ["ünï:☃".encode(), b"\x00"]
+    for n in (1, 3, 16, 1000):
+        assert [choose(k, 400, n) for k in keys] == [partition(k, n) for k in keys]
+    # An empty ID gets a random partition, within range, from every algorithm.
+    assert {choose(b"", 400, 4) for _ in range(200)} <= {0, 1, 2, 3}
+
+
 def sample(i: int) -> AlertData:
     return AlertData(
         id=f"cpu:{i}", message="msg", details="", time=Time(0), duration=Duration(0),

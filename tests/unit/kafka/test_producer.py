@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from kapacity.kafka.errors import KafkaConnectionError, KafkaDeliveryError, KafkaError
 from kapacity.kafka.producer import (
     MAX_REQUEUES,
+    SERVE_REPORTS_EVERY,
     ClusterProducer,
+    ConfluentTransport,
     DeliverySink,
     TopicStats,
     message_timeout_s,
@@ -293,6 +295,42 @@ def test_message_timeout_is_read_from_the_client_config() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity must be positive"):
         make(FakeTransport(), capacity=0)
+
+
+@dataclass
+class ServingTransport(FakeTransport):
+    """A fake whose poll() acknowledges what was produced, as a live broker's reports would."""
+
+    polls: list[float] = field(default_factory=list)
+
+    def poll(self, timeout: float) -> None:
+        self.polls.append(timeout)
+        self.report(None)
+
+
+def test_sender_serves_delivery_reports_itself_every_so_many_messages() -> None:
+    t = ServingTransport(partitions={"a": 2})
+    p = make(t, capacity=10 * SERVE_REPORTS_EVERY)
+    p.run_once(0)  # no topic wanted yet: polls once, nothing else
+    assert p.send("a", b"k", b"v", by_key_length)
+    p.run_once(0)  # metadata: "a" goes straight to the client from now on
+    t.polls.clear()
+    t.report(None)
+    for _ in range(SERVE_REPORTS_EVERY - 1):
+        assert p.send("a", b"k", b"v", by_key_length)
+    assert t.polls == []  # the batch is not complete: nothing served in send()
+    assert p.stats("a") == TopicStats(write_messages=1, in_flight=SERVE_REPORTS_EVERY - 1)
+    assert p.send("a", b"k", b"v", by_key_length)  # the batch's last message
+    assert t.polls == [0]  # a non-blocking poll, from the sending thread
+    assert p.stats("a") == TopicStats(write_messages=SERVE_REPORTS_EVERY + 1)
+    assert p.outstanding == 0
+
+
+def test_a_senders_poll_racing_close_is_harmless() -> None:
+    # No broker needed: nothing is produced, the client only has to exist.
+    transport = ConfluentTransport({"bootstrap.servers": "127.0.0.1:9", "log_level": 0}, name="close-race")
+    transport.close()
+    transport.poll(0)  # the client is gone: nothing to serve, no "Producer has been closed"
 
 
 # --- the accounting invariant under any interleaving ------------------------------------
