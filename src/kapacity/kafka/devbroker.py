@@ -59,15 +59,24 @@ class BrokerProcess:
         except OSError:
             return ""
 
+    def _signal_group(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self.process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop by PID: SIGINT first (Tansu waits on SIGTERM while clients are connected)."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            # The broker runs in its own session; signal the whole group so that a
+            # launcher's child (noida-db's wrapper starts the real server) goes too.
+            self._signal_group(signal.SIGINT)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal_group(signal.SIGKILL)
                 self.process.wait(timeout=timeout)
+        self._signal_group(signal.SIGKILL)  # anything of the group still left behind
         for d in self._owned_dirs:
             shutil.rmtree(d, ignore_errors=True)
 
