@@ -23,6 +23,7 @@ from kapacity.alert.templates import (
 )
 from kapacity.gotmpl.errors import TemplateError
 from kapacity.gotypes import NANOS_PER_SECOND, format_duration
+from kapacity.kafka.partitioners import PartitionerError, canonical_partitioner_name
 from kapacity.pipeline.aggregates import REDUCERS, AggregateNode
 from kapacity.pipeline.base import Node
 from kapacity.pipeline.errors import PipelineError
@@ -41,7 +42,6 @@ from kapacity.pipeline.nodes import (
     StatsNode,
     WhereNode,
 )
-from kapacity.pipeline.schema import PARTITION_ALGORITHMS
 from kapacity.pipeline.script import STAR, HandlerDecl, NodeDecl, Prop, Script, flatten
 from kapacity.pipeline.window import CountWindowNode, WindowNode
 
@@ -367,11 +367,11 @@ class _Builder:
             algo_props = [p for name in ("partitionAlgorithm", "partitionHashAlgorithm") for p in h.props.get(name, [])]
             if algo_props:
                 algo_p = max(algo_props, key=lambda p: (p.line, p.col))
-                algo = str(algo_p.args[0])
-                if algo not in PARTITION_ALGORITHMS:
-                    raise self.fail(algo_p, f"kafka: invalid partition algorithm {algo!r}; valid: "
-                                    + ", ".join(PARTITION_ALGORITHMS))
-                opts["partitionAlgorithm"] = algo
+                # The same names, case-insensitively, as a handler file's partitionAlgorithm.
+                try:
+                    opts["partitionAlgorithm"] = canonical_partitioner_name(str(algo_p.args[0]))
+                except PartitionerError as err:
+                    raise self.fail(algo_p, f"kafka: {err}") from None
             else:
                 opts["partitionAlgorithm"] = "crc32"
             if opts.get("template"):

@@ -183,6 +183,3 @@ UNSUPPORTED_HANDLERS = frozenset({
 #: Sources: what a chain may start with.
 SOURCES = ("stream",)
 UNSUPPORTED_SOURCES = ("batch",)
-
-#: Valid ``partitionAlgorithm`` values (kapacitor-compat.md §2).
-PARTITION_ALGORITHMS = ("crc32", "murmur2", "fnv-1a")

@@ -260,6 +260,18 @@ def test_kafka_handler_both_spellings() -> None:
         "disablePartitionById"] is True
 
 
+def test_kafka_partition_algorithm_names_match_handler_files() -> None:
+    # Case-insensitive like a handler file's option; the canonical name reaches the handler.
+    for written, canonical in (("MURMUR2", "murmur2"), ("FNV-1a", "fnv-1a"), ("fnv1a", "fnv-1a"), ("Crc32", "crc32")):
+        spec = handlers_of(f"stream|from()|alert().kafka().kafkaTopic('t').partitionAlgorithm('{written}')")[0]
+        assert spec.options["partitionAlgorithm"] == canonical
+    from kapacity.pipeline import PipelineError
+
+    with pytest.raises(PipelineError, match=r"line 1 char \d+: kafka: invalid partition algorithm 'md5'; "
+                                             r"valid choices: crc32, murmur2, fnv-1a"):
+        handlers_of("stream|from()|alert().kafka().kafkaTopic('t').partitionAlgorithm('md5')")
+
+
 def test_other_handlers_and_alert_properties_after_a_handler() -> None:
     hs = handlers_of("""
     stream|from()|alert()
