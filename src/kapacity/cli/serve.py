@@ -19,8 +19,18 @@ def serve(config_path: str | None, dev_kafka: bool) -> None:
     from kapacity.errors import KapacityError
     from kapacity.server.runner import serve as run
 
+    from kapacity.cli.config_cmd import runtime_problems
+    from kapacity.config.files import check_files
+
     try:
         config = load_config(config_path) if config_path else Config()
+        # What `config check` finds beyond the file itself (certificates that do not load,
+        # GSSAPI on a librdkafka without Kerberos) stops start-up too, before anything runs.
+        problems = [*check_files(config), *runtime_problems(config)]
+        if problems:
+            for problem in problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
         run(config, dev_kafka=dev_kafka)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
