@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kapacity.models import Point
+from kapacity.alert.templates import GoStruct
 from kapacity.pipeline import AlertEvent, Task, build_task
 from kapacity.server.contracts import CompiledScript, Emitted, HandlerRef
 
@@ -101,10 +102,15 @@ def dot_graph(task_id: str, node_stats: Mapping[str, Mapping[str, Any]]) -> str:
 class PipelineCompiler:
     """The engine's :class:`TaskCompiler` over :func:`kapacity.pipeline.build_task`."""
 
+    def __init__(self, server_info: GoStruct | None = None) -> None:
+        self._server_info = server_info
+
     def check(self, task_id: str, script: str, vars: Mapping[str, Any]) -> CompiledScript:
-        task = build_task(script, task_name=task_id, vars=dict(vars))
+        task = build_task(script, task_name=task_id, vars=dict(vars), server_info=self._server_info)
         handlers = tuple(HandlerRef(h.kind, h.options) for a in task.alert_nodes for h in a.config.handlers)
         return CompiledScript(dbrps=tuple(task.dbrps), handlers=handlers)
 
     def start(self, task_id: str, script: str, vars: Mapping[str, Any]) -> PipelineTask:
-        return PipelineTask(task_id, build_task(script, task_name=task_id, vars=dict(vars)))
+        return PipelineTask(
+            task_id, build_task(script, task_name=task_id, vars=dict(vars), server_info=self._server_info)
+        )

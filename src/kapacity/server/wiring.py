@@ -15,10 +15,11 @@ from kapacity.server.servicetests import ServiceTest, ServiceTests
 
 
 def make_compiler(config: Config) -> TaskCompiler:
-    del config
+    from kapacity.alert.templates import server_info
     from kapacity.server.pipeline import PipelineCompiler
 
-    return PipelineCompiler()
+    # Templates see `.ServerInfo.Hostname` as Kapacitor's do (from `hostname`).
+    return PipelineCompiler(server_info(hostname=config.hostname))
 
 
 def memory_repository() -> Repository:
