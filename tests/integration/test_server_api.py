@@ -96,3 +96,30 @@ def test_corrupt_store_is_a_clear_start_up_error(tmp_path: Path) -> None:
     (tmp_path / "kapacity.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="kapacity.db"), server(kafka_config(None), tmp_path):
         pass
+
+
+def test_http_out_serves_the_latest_result_of_a_window(tmp_path: Path) -> None:
+    script = """stream
+  |from()
+    .measurement('cpu')
+  |window()
+    .period(10s)
+    .every(10s)
+  |mean('usage_idle')
+  |httpOut('idle')
+"""
+    with server(kafka_config(None), tmp_path) as (_e, _s, client):
+        define(client, "win", script)
+        before = client.get(f"{V1}/tasks/win/idle")
+        assert before.status_code == 200 and before.json() == {"series": None}
+        write(client, "cpu usage_idle=10 1\ncpu usage_idle=20 2\ncpu usage_idle=90 11\n")
+
+        def served() -> dict[str, object] | None:
+            body = client.get(f"{V1}/tasks/win/idle").json()
+            return body if body["series"] else None
+
+        body = wait_for(served, timeout=10, what="the window's mean on the httpOut endpoint")
+        assert body["series"][0]["columns"] == ["time", "mean"]
+        assert body["series"][0]["values"][0][1] == 15
+        missing = client.get(f"{V1}/tasks/win/nope")
+        assert missing.status_code == 404 and "nope" in missing.json()["error"]

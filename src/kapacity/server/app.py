@@ -143,6 +143,10 @@ def create_app(engine: Engine, tests: ServiceTests | None = None) -> FastAPI:
     def get_task(task_id: str) -> dict[str, Any]:
         return engine.get_task(task_id)
 
+    @app.get(f"{BASE}/tasks/{{task_id}}/{{endpoint}}", tags=["tasks"])
+    def task_http_out(task_id: str, endpoint: str) -> Response:
+        return Response(engine.http_out(task_id, endpoint), media_type="application/json")
+
     @app.patch(f"{BASE}/tasks/{{task_id}}", tags=["tasks"])
     async def update_task(task_id: str, request: Request) -> dict[str, Any]:
         body = await json_body(request)

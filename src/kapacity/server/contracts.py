@@ -66,6 +66,10 @@ class RunningTask(Protocol):
     def dot(self) -> str:
         ...
 
+    def http_out(self, endpoint: str) -> str | None:
+        """The JSON of the latest result kept by ``|httpOut(endpoint)``; None if no such endpoint."""
+        ...
+
     def restore_levels(self, levels: Mapping[str, Mapping[str, tuple[int, int]]]) -> None:
         """Give the alert nodes the last (level, time ns) of each event, per topic, from the store."""
         ...

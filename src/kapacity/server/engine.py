@@ -500,6 +500,20 @@ class Engine:
                 raise NotFound(f"no task exists with ID: {task_id}")
             return self._task_view(task_id)
 
+    def http_out(self, task_id: str, endpoint: str) -> str:
+        """The JSON an ``|httpOut(endpoint)`` node of a running task holds."""
+        with self.lock:
+            if task_id not in self._tasks:
+                raise NotFound(f"no task exists with ID: {task_id}")
+            running = self._running.get(task_id)
+            body = running.http_out(endpoint) if running is not None else None
+        if body is None:
+            raise NotFound(
+                f"no endpoint {endpoint!r} on task {task_id}: "
+                f"is the task enabled, and does it have |httpOut('{endpoint}')?"
+            )
+        return body
+
     def list_tasks(self, pattern: str = "", offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         with self.lock:
             ids = sorted(t for t in self._tasks if not pattern or fnmatch.fnmatchcase(t, pattern))

@@ -56,6 +56,13 @@ class PipelineTask:
         events = self.task.tick(now_ns)
         return self._convert(events) if events else []
 
+    def http_out(self, endpoint: str) -> str | None:
+        if endpoint not in self.task.graph.http_outs:
+            return None
+        result = self.task.http_out(endpoint)
+        # Before the first result Kapacitor answers with a nil series list.
+        return '{"series":null}' if result is None or not result.series else result.to_json()
+
     def stats(self) -> dict[str, Any]:
         nodes = self.task.stats()
         return {
