@@ -64,9 +64,11 @@ def create_app(engine: Engine, tests: ServiceTests | None = None) -> FastAPI:
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError) -> Response:
+        retry = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry)} if retry is not None else None
         if request.url.path in ("/write", f"{BASE}/write"):
-            return PlainTextResponse(str(exc) + "\n", status_code=exc.status)
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            return PlainTextResponse(str(exc) + "\n", status_code=exc.status, headers=headers)
+        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -29,3 +29,6 @@ class NotFound(APIError):
 class Unavailable(APIError):
     status = 503
     retriable = True
+    #: Seconds a client should wait before retrying (sent as ``Retry-After``): the write
+    #: queue drains in well under a second at the engine's rate, so one second is enough.
+    retry_after_s = 1

@@ -168,3 +168,11 @@ def test_service_tests_and_debug_vars(client: httpx.Client) -> None:
 def test_openapi_document_lists_the_routes(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/write", f"{V1}/tasks", f"{V1}/tasks/{{task_id}}", f"{V1}/alerts/topics"} <= set(paths)
+
+
+def test_refused_write_is_503_with_retry_after(client: httpx.Client, engine: Engine) -> None:
+    engine.close()  # stops accepting writes, as on SIGTERM
+    r = client.post("/write", params={"db": "telegraf"}, content=b"cpu usage=1 1\n")
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1"
+    assert "shutting down" in r.text
