@@ -16,4 +16,7 @@ def register(group: click.Group) -> None:
     from kapacity.cli.service_tests import service_tests_group  # `kapacity service-tests kafka`
 
     group.add_command(service_tests_group)
+    from kapacity.cli.runtime_cmd import engine_group  # `kapacity engine run|status`
+
+    group.add_command(engine_group)
     verbs.register(group)  # client verbs; keep last: it joins an existing `service-tests` group

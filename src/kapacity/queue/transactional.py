@@ -42,7 +42,7 @@ from kapacity.queue.base import DEFAULT_BATCH, Message
 from kapacity.queue.errors import QueueError, QueueUnavailableError
 from kapacity.queue.kinds import Kind
 
-__all__ = ["Output", "PartitionState", "Process", "TransactionalLoop"]
+__all__ = ["Output", "PartitionState", "Process", "TransactionalLoop", "restore_start"]
 
 #: Restoring reads the changelog up to its end; a broker that stops answering fails restore
 #: rather than leaving the loop running on partial state.
@@ -50,6 +50,9 @@ RESTORE_TIMEOUT_S: Final = 60.0
 #: Bound for transactional calls (commit/abort/init): librdkafka's transaction.timeout.ms
 #: defaults to 60 s; waiting longer than that is pointless.
 TXN_TIMEOUT_S: Final = 60.0
+#: How often librdkafka reports statistics (the lag figures of :meth:`TransactionalLoop.lag`);
+#: the callback runs inside poll, once a second costs nothing measurable.
+STATS_INTERVAL_MS: Final = 1000
 
 Output = tuple[Kind, str, Any]
 """``(kind, key, value)`` produced by ``process``; value ``None`` is a tombstone."""
@@ -110,6 +113,19 @@ class PartitionState:
 
 
 Process = Callable[[Message, PartitionState], Iterable[Output]]
+
+
+def restore_start(checkpoint: int | None, low: int, high: int) -> int | None:
+    """Where to resume a restore: the checkpoint's changelog offset when the changelog still
+    holds everything after it (``low <= checkpoint <= high``), else ``None`` — read from the
+    beginning and discard the local state (the changelog was truncated or recreated).
+
+    >>> restore_start(40, 0, 50), restore_start(60, 0, 50), restore_start(5, 10, 50), restore_start(None, 0, 9)
+    (40, None, None, None)
+    """
+    if checkpoint is None or checkpoint < low or checkpoint > high:
+        return None
+    return checkpoint
 PartitionsHook = Callable[[list[int]], None]
 """Called with partition numbers: after a restore (assign), before a drop (revoke), after an abort."""
 
@@ -149,14 +165,26 @@ class TransactionalLoop:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._consumer_props = settings.consumer_properties()
         self.states: dict[int, PartitionState] = {}
+        self._lag: dict[int, int] = {}
         self._consumer = Consumer(
-            {**self._consumer_props, "group.id": self.naming.group(source, name), "isolation.level": "read_committed"}
+            {
+                "statistics.interval.ms": STATS_INTERVAL_MS,
+                # Static membership: a restarted instance (same name) takes its partitions
+                # back instead of waiting for the broker to expire the dead member.
+                "group.instance.id": self.transactional_id,
+                **self._consumer_props,
+                "group.id": self.naming.group(source, name),
+                "isolation.level": "read_committed",
+                "stats_cb": self._on_stats,
+            }
         )
         producer = settings.producer_properties()
         producer["transactional.id"] = self.transactional_id
         producer.setdefault("transaction.timeout.ms", str(DEFAULT_TRANSACTION_TIMEOUT_MS))
         self._producer = Producer(producer)
         try:
+            # Fences a previous incarnation (same transactional id) and aborts what it left
+            # open: read_committed readers are not held back by a killed instance.
             self._producer.init_transactions(TXN_TIMEOUT_S)
         except KafkaException as exc:
             raise QueueUnavailableError(f"cannot start transactions as {self.transactional_id}: {exc}") from None
@@ -169,6 +197,16 @@ class TransactionalLoop:
             self.states[tp.partition] = self._restore(tp.partition)
         if self._hooks[0] is not None:
             self._hooks[0]([tp.partition for tp in partitions])
+        # Start from the committed positions, read here explicitly (a partition without one
+        # from the beginning): the input offsets are part of the state just restored.
+        try:
+            committed = consumer.committed(partitions, timeout=RESTORE_TIMEOUT_S)
+        except KafkaException as exc:
+            raise QueueUnavailableError(f"cannot read the committed offsets of {self._source_topic}: {exc}") from None
+        consumer.assign([
+            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+            for tp in committed
+        ])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # No transaction is open here: revocation happens inside poll/consume, and every
@@ -196,8 +234,11 @@ class TransactionalLoop:
         reader = Consumer({**self._consumer_props, "group.id": f"{self.transactional_id}_restore"})
         try:
             low, high = reader.get_watermark_offsets(TopicPartition(self._changelog, partition), timeout=10)
-            if start != OFFSET_BEGINNING and start < low:
-                state, start = PartitionState(partition), OFFSET_BEGINNING  # checkpoint too old
+            valid = restore_start(None if start == OFFSET_BEGINNING else start, low, high)
+            if valid is None and start != OFFSET_BEGINNING:
+                log.warning("state checkpoint of %s[%d] at %d is stale (changelog %d..%d): rebuilding it",
+                            self._changelog, partition, start, low, high)
+                state, start = PartitionState(partition), OFFSET_BEGINNING
             position = low if start == OFFSET_BEGINNING else start
             if position >= high:
                 return state
@@ -326,6 +367,24 @@ class TransactionalLoop:
         for p, o in first.items():
             self._consumer.seek(TopicPartition(self._source_topic, p, o))
         log.warning("transaction of %s aborted; %d messages will be processed again", self.transactional_id, len(records))
+
+    def assignment(self) -> list[int]:
+        """The partitions of the source this loop owns now."""
+        return sorted(self.states)
+
+    def lag(self) -> dict[int, int]:
+        """Per owned partition: records after the consumer's position, as last reported by
+        librdkafka's statistics (every :data:`STATS_INTERVAL_MS`; read from any thread)."""
+        owned = set(self.states)
+        return {p: n for p, n in self._lag.items() if p in owned}
+
+    def _on_stats(self, raw: str) -> None:
+        try:
+            parts = json.loads(raw)["topics"][self._source_topic]["partitions"]
+            self._lag = {int(p): int(v["consumer_lag"]) for p, v in parts.items()
+                         if int(p) >= 0 and int(v.get("consumer_lag", -1)) >= 0}
+        except (KeyError, ValueError, TypeError):
+            return
 
     def close(self) -> None:
         """Write each partition's checkpoint (a clean shutdown), then leave the group."""

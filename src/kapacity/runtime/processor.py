@@ -104,7 +104,7 @@ class _RunningTask:
             node = nodes[node_name]
             gs = node.state.groups.get(group)
             key = state_key(self.definition.id, node_name, group)
-            out[key] = None if gs is None else {"g": gs.to_dict(), "l": self.ids.get((node_name, group), {})}
+            out[key] = None if gs is None else {"g": gs.to_dict(), "l": dict(self.ids.get((node_name, group), {}))}
         self.touched.clear()
         return out
 

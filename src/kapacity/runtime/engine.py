@@ -1,0 +1,457 @@
+"""The engine stages on the queue: points → tasks → events (+ alert state), and delivery.
+
+Each stage is one thread owning its clients. Kafka (``queue.type = kafka``):
+
+* **engine** — a :class:`~kapacity.queue.transactional.TransactionalLoop` over ``points``:
+  per batch, one transaction holds the ``events`` produced, the ``alert_state`` changelog
+  records (same partition number as the point) and the input offsets. State is restored
+  per partition from the changelog when the partition is assigned (from the local
+  checkpoint under ``state.dir`` after a clean stop, else from the beginning), before any
+  point of it is processed; on revoke nothing is open (batches commit before the next poll).
+* **delivery** — a second loop over ``events`` with ``topic_state`` as its changelog; Kafka
+  handlers on the queue's cluster write inside the transaction (see :mod:`.delivery`).
+
+Embedded (SQLite): the same processing; a batch's events, state records and the
+"processed through offset" marker are written in **one SQLite transaction**, then the claim
+is committed. A batch redelivered after a crash skips the points at or below the marker,
+so nothing is lost and nothing is emitted twice.
+
+Task and handler definitions are read from the broadcast kinds before every batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from kapacity.config.model import Config
+from kapacity.queue.base import BroadcastReader, Message, Queue
+from kapacity.queue.kinds import Kind
+from kapacity.runtime.delivery import Deliverer
+from kapacity.runtime.processor import PartitionProcessor, TaskSet
+from kapacity.runtime.records import EventRecord, RecordError, point_from_value
+
+__all__ = ["Stage", "start_stages"]
+
+log: Final = logging.getLogger("kapacity.runtime")
+
+#: Points per batch (one transaction each): large enough to amortise a commit (a few ms),
+#: small enough that a batch processed again after a crash is cheap.
+BATCH: Final = 500
+#: How long a poll waits for work: bounds how late a stop or a new definition is noticed.
+POLL_S: Final = 0.2
+#: The embedded marker key in ``alert_state``: the last points offset the state reflects.
+OFFSET_MARKER: Final = "__points_offset__"
+Output = tuple[Kind, str, Any]
+
+
+class Stage(Protocol):
+    name: str
+
+    def run_once(self) -> int: ...
+    def close(self) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+class _Definitions:
+    """Broadcast readers of ``tasks`` and ``handlers``, applied before each batch."""
+
+    def __init__(self, queue: Queue, tasks: TaskSet | None, deliverer: Deliverer | None) -> None:
+        self.tasks, self.deliverer = tasks, deliverer
+        self._readers: list[tuple[BroadcastReader, Kind]] = []
+        self.fresh = False
+        if tasks is not None:
+            self._readers.append((queue.broadcast(Kind.TASKS), Kind.TASKS))
+        if deliverer is not None:
+            self._readers.append((queue.broadcast(Kind.HANDLERS), Kind.HANDLERS))
+
+    def catch_up(self, timeout: float) -> None:
+        """Read until a poll of ``timeout`` s finds nothing (definitions precede work)."""
+        while self.refresh(timeout):
+            pass
+
+    def refresh_once(self) -> None:
+        """Refresh once per batch, after its poll: a definition emitted before the batch's
+        work items is then applied before them (the poll may have waited for both)."""
+        if not self.fresh:
+            self.refresh()
+            self.fresh = True
+
+    def refresh(self, timeout: float = 0.0) -> int:
+        n = 0
+        for reader, kind in self._readers:
+            for m in reader.poll(1000, timeout):
+                n += 1
+                if kind is Kind.TASKS and self.tasks is not None:
+                    self.tasks.apply(m.key, m.value)
+                elif self.deliverer is not None:
+                    self.deliverer.apply_handler(m.key, m.value)
+        return n
+
+    def close(self) -> None:
+        for reader, _ in self._readers:
+            reader.close()
+
+
+def _process_points(proc: PartitionProcessor, messages: Iterable[Message]) -> Iterator[Output]:
+    for m in messages:
+        try:
+            point = point_from_value(m.value)
+        except (RecordError, TypeError, ValueError) as exc:
+            log.error("poison point at %d:%d moved to the dead-letter queue: %s", m.partition, m.offset, exc)
+            yield Kind.DEAD_LETTER, m.key, {"kind": "points", "offset": m.offset, "error": str(exc), "value": m.value}
+            continue
+        for ev in proc.process(m.offset, point):
+            yield Kind.EVENTS, ev.alert.id, ev.value()
+
+
+# --- Kafka ------------------------------------------------------------------------------------
+
+
+class KafkaEngineStage:
+    name = "engine"
+
+    def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
+        from kapacity.queue.transactional import PartitionState, TransactionalLoop
+
+        self.tasks = TaskSet()
+        self._defs = _Definitions(queue, self.tasks, None)
+        self._defs.catch_up(0.5)
+        self.processors: dict[int, PartitionProcessor] = {}
+        self.events = 0
+
+        def process(m: Message, state: PartitionState) -> Iterator[Output]:
+            self._defs.refresh_once()
+            proc = self.processors[m.partition]
+            for out in _process_points(proc, (m,)):
+                self.events += out[0] is Kind.EVENTS
+                yield out
+            for k, v in proc.drain_changes().items():
+                state.put(k, v) if v is not None else state.delete(k)
+
+        self.loop = TransactionalLoop(
+            config.queue.kafka, name="engine", source=Kind.POINTS, changelog=Kind.ALERT_STATE,
+            process=process, state_dir=state_dir, instance=instance,
+            on_assign=self._assigned, on_revoke=self._revoked, on_abort=self._aborted,
+        )
+
+    def _assigned(self, partitions: list[int]) -> None:
+        for p in partitions:
+            self.processors[p] = PartitionProcessor(p, self.tasks, self.loop.states[p]._data)
+
+    def _revoked(self, partitions: list[int]) -> None:
+        for p in partitions:
+            self.processors.pop(p, None)
+
+    def _aborted(self, partitions: list[int]) -> None:
+        for p in partitions:
+            if p in self.processors:
+                self.processors[p].abort()
+
+    def run_once(self) -> int:
+        self._defs.refresh()
+        self._defs.fresh = False
+        return self.loop.run_once(BATCH, POLL_S)
+
+    def close(self) -> None:
+        self._defs.close()
+        self.loop.close()
+
+    def abandon(self) -> None:
+        self._defs.close()
+        self.loop.abandon()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "partitions": self.loop.assignment(), "restoring": dict(self.loop.restoring),
+            "lag": self.loop.lag(), "events": self.events,
+            "points": sum(p.points for p in self.processors.values()),
+            "tasks": sorted(self.tasks.defs), "task_errors": sorted(self.tasks.errors),
+        }
+
+
+class KafkaDeliveryStage:
+    name = "delivery"
+
+    def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
+        from kapacity.queue.transactional import PartitionState, TransactionalLoop
+
+        settings = config.queue.kafka
+        bootstrap = str(settings.client_properties().get("bootstrap.servers", ""))
+        partitions: dict[str, int] = {}
+
+        def count(topic: str) -> int:
+            if topic not in partitions:
+                partitions[topic] = self.loop.partition_count(topic)
+            return partitions[topic]
+
+        def sink(topic: str, key: bytes, value: bytes, partition: int | None, headers: list[tuple[str, bytes]]) -> None:
+            self.loop.produce_raw(topic, key, value, partition, headers)
+
+        self.deliverer = Deliverer(config, queue_bootstrap=bootstrap, txn_sink=sink, partitions=count)
+        self._defs = _Definitions(queue, None, self.deliverer)
+        self._defs.catch_up(0.5)
+
+        def process(m: Message, state: PartitionState) -> Iterator[Output]:
+            self._defs.refresh_once()
+            dead: list[Output] = []
+            try:
+                rec = EventRecord.from_value(m.value)
+            except (RecordError, TypeError, ValueError, KeyError) as exc:
+                yield Kind.DEAD_LETTER, m.key, {"kind": "events", "offset": m.offset, "error": str(exc)}
+                return
+            key, value = self.deliverer.topic_state(rec)
+            state.put(key, value)
+            self.deliverer.deliver(rec, lambda k, v: dead.append((Kind.DEAD_LETTER, k, v)))
+            yield from dead
+
+        self.loop = TransactionalLoop(
+            settings, name="delivery", source=Kind.EVENTS, changelog=Kind.TOPIC_STATE,
+            process=process, state_dir=state_dir, instance=instance,
+        )
+
+    def run_once(self) -> int:
+        self._defs.refresh()
+        self._defs.fresh = False
+        return self.loop.run_once(BATCH, POLL_S)
+
+    def close(self) -> None:
+        self._defs.close()
+        self.loop.close()
+        self.deliverer.close(10.0)
+
+    def abandon(self) -> None:
+        self._defs.close()
+        self.loop.abandon()
+
+    def status(self) -> dict[str, Any]:
+        return {"partitions": self.loop.assignment(), "lag": self.loop.lag(), **self.deliverer.counters.as_dict()}
+
+
+# --- embedded ---------------------------------------------------------------------------------
+
+
+def _write_atomically(queue: Queue, outputs: dict[Kind, list[tuple[str, Any]]]) -> None:
+    """Insert rows of several kinds in one SQLite transaction (the embedded queue's own lock
+    and connection: ``EmbeddedQueue`` has no public multi-kind transaction yet)."""
+    from kapacity.queue.embedded import EmbeddedQueue
+
+    assert isinstance(queue, EmbeddedQueue)
+    rows = {kind: [queue._record(kind, k, v) for k, v in items] for kind, items in outputs.items() if items}
+    with queue._lock:
+        queue._check_open()
+        db = queue._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, rs in rows.items():
+                db.executemany(f"INSERT INTO {queue.naming.table(kind)} (key, value, created) VALUES (?, ?, ?)", rs)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    queue.stats.add("emitted", sum(len(r) for r in rows.values()))
+
+
+def _release_stale_claims(queue: Queue, kind: Kind, group: str) -> int:
+    """Hand out again, first, what a previous process claimed and never committed.
+
+    The embedded runtime is one instance per queue file, so a claim that exists when a stage
+    starts belongs to a dead process. Left to its lease, a new claim would take newer rows
+    first and the old ones after it: alert order per ID would break.
+    """
+    from kapacity.queue.embedded import EmbeddedQueue
+
+    assert isinstance(queue, EmbeddedQueue)
+    with queue._lock:
+        queue._check_open()
+        cur = queue._db.execute(
+            "UPDATE _claims SET deadline = 0 WHERE topic = ? AND grp = ?",
+            (queue.naming.topic(kind), group),
+        )
+        return int(cur.rowcount)
+
+
+def _read_all(queue: Queue, kind: Kind) -> dict[str, Any]:
+    reader = queue.broadcast(kind)
+    out: dict[str, Any] = {}
+    try:
+        while batch := reader.poll(10_000, 0.0):
+            for m in batch:
+                if m.value is None:
+                    out.pop(m.key, None)
+                else:
+                    out[m.key] = m.value
+    finally:
+        reader.close()
+    return out
+
+
+class EmbeddedEngineStage:
+    name = "engine"
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        self.tasks = TaskSet()
+        self._defs = _Definitions(queue, self.tasks, None)
+        self._defs.catch_up(0.05)
+        records = _read_all(queue, Kind.ALERT_STATE)
+        self.done_through = int(records.pop(OFFSET_MARKER, -1))
+        self.proc = PartitionProcessor(0, self.tasks, records)
+        _release_stale_claims(queue, Kind.POINTS, "engine")
+        self.consumer = queue.consumer(Kind.POINTS, "engine")
+        self.events = 0
+        self.skipped = 0
+
+    def run_once(self) -> int:
+        self._defs.refresh()
+        batch = self.consumer.poll(BATCH, POLL_S)
+        if not batch:
+            return 0
+        self._defs.refresh()  # after the poll: definitions emitted before these points apply
+        fresh = [m for m in batch if m.offset > self.done_through]
+        self.skipped += len(batch) - len(fresh)  # already in the state: processed before a crash
+        if fresh:
+            outputs: dict[Kind, list[tuple[str, Any]]] = {Kind.EVENTS: [], Kind.DEAD_LETTER: []}
+            try:
+                for kind, key, value in _process_points(self.proc, fresh):
+                    outputs[kind].append((key, value))
+                changes = self.proc.drain_changes()
+                last = max(m.offset for m in fresh)
+                outputs[Kind.ALERT_STATE] = [*changes.items(), (OFFSET_MARKER, last)]
+                _write_atomically(self.queue, outputs)
+            except BaseException:
+                self.proc.abort()
+                self.consumer.rewind(batch)
+                raise
+            self.proc.apply(changes)
+            self.done_through = last
+            self.events += len(outputs[Kind.EVENTS])
+        self.consumer.commit(batch)
+        return len(batch)
+
+    def close(self) -> None:
+        self._defs.close()
+        self.consumer.close()
+
+    abandon = close
+
+    def status(self) -> dict[str, Any]:
+        return {"partitions": [0], "restoring": {}, "events": self.events, "points": self.proc.points,
+                "skipped_redelivered": self.skipped, "tasks": sorted(self.tasks.defs),
+                "task_errors": sorted(self.tasks.errors)}
+
+
+class EmbeddedDeliveryStage:
+    """At-least-once: topic state and handlers, then the commit (no Kafka transaction here)."""
+
+    name = "delivery"
+
+    def __init__(self, config: Config, queue: Queue) -> None:
+        self.queue = queue
+        self.deliverer = Deliverer(config)
+        self._defs = _Definitions(queue, None, self.deliverer)
+        self._defs.catch_up(0.05)
+        _release_stale_claims(queue, Kind.EVENTS, "delivery")
+        self.consumer = queue.consumer(Kind.EVENTS, "delivery")
+
+    def run_once(self) -> int:
+        self._defs.refresh()
+        batch = self.consumer.poll(BATCH, POLL_S)
+        if not batch:
+            return 0
+        self._defs.refresh()
+        states: list[tuple[str, Any]] = []
+        dead: list[tuple[str, Any]] = []
+        for m in batch:
+            try:
+                rec = EventRecord.from_value(m.value)
+            except (RecordError, TypeError, ValueError, KeyError) as exc:
+                dead.append((m.key, {"kind": "events", "offset": m.offset, "error": str(exc)}))
+                continue
+            states.append(self.deliverer.topic_state(rec))
+            self.deliverer.deliver(rec, lambda k, v: dead.append((k, v)))
+        _write_atomically(self.queue, {Kind.TOPIC_STATE: states, Kind.DEAD_LETTER: dead})
+        self.consumer.commit(batch)
+        return len(batch)
+
+    def close(self) -> None:
+        self._defs.close()
+        self.consumer.close()
+        self.deliverer.close(10.0)
+
+    abandon = close
+
+    def status(self) -> dict[str, Any]:
+        return {"partitions": [0], **self.deliverer.counters.as_dict()}
+
+
+# --- threads --------------------------------------------------------------------------------
+
+
+class StageThread:
+    """Runs a stage until stopped; a failing batch is logged and retried (never fatal)."""
+
+    #: Pause after a failed batch: a broker blip must not turn into a busy loop.
+    ERROR_PAUSE_S: Final = 0.5
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.errors = 0
+        self.handled = 0
+        self.idle = threading.Event()
+        self._stop = threading.Event()
+        self._drain = False
+        self._thread = threading.Thread(target=self._run, name=f"kapacity-{stage.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    n = self.stage.run_once()
+                except Exception as exc:  # noqa: BLE001 - the batch was aborted; it runs again
+                    self.errors += 1
+                    log.error("%s stage: batch failed, retrying: %s", self.stage.name, exc)
+                    time.sleep(self.ERROR_PAUSE_S)
+                    continue
+                self.handled += n
+                if n == 0:
+                    self.idle.set()
+                    if self._stop.is_set():
+                        return
+                else:
+                    self.idle.clear()
+                    if self._stop.is_set() and not self._drain:
+                        return
+        finally:
+            try:
+                self.stage.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the stop
+                log.error("%s stage: close failed: %s", self.stage.name, exc)
+
+    def stop(self, timeout: float, drain: bool = True) -> bool:
+        """Stop after the current batch (``drain``: once a poll finds nothing); True if it ended."""
+        self._drain = drain
+        self._stop.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+def start_stages(config: Config, queue: Queue, state_dir: Path, instance: str) -> list[StageThread]:
+    """Build and start the engine and delivery stages for ``queue.type``."""
+    stages: list[Stage]
+    if config.queue.type == "kafka":
+        stages = [KafkaEngineStage(config, queue, state_dir, instance),
+                  KafkaDeliveryStage(config, queue, state_dir, instance)]
+    else:
+        stages = [EmbeddedEngineStage(queue), EmbeddedDeliveryStage(config, queue)]
+    threads = [StageThread(s) for s in stages]
+    for t in threads:
+        t.start()
+    return threads
