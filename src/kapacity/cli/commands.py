@@ -19,4 +19,5 @@ def register(group: click.Group) -> None:
     from kapacity.cli.runtime_cmd import engine_group  # `kapacity engine run|status`
 
     group.add_command(engine_group)
+    from kapacity.cli.cluster import cluster_group; group.add_command(cluster_group)  # noqa: E702 - `cluster status`
     verbs.register(group)  # client verbs; keep last: it joins an existing `service-tests` group

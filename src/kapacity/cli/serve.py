@@ -12,7 +12,10 @@ import click
               help="config file (TOML or YAML); embedded defaults without one")
 @click.option("--dev-kafka", is_flag=True,
               help="with no [[kafka]] cluster configured, start a local Tansu broker as cluster 'dev'")
-def serve(config_path: str | None, dev_kafka: bool) -> None:
+@click.option("--instance", default=None, metavar="NAME",
+              help='with [queue] type = "kafka": this instance\'s name (default: the config\'s hostname); '
+                   "unique per instance, stable across restarts")
+def serve(config_path: str | None, dev_kafka: bool, instance: str | None) -> None:
     """Run kapacity: the Kapacitor-compatible HTTP API on [http] bind-address (:9092)."""
     from kapacity.config import ConfigError, load_config
     from kapacity.config.model import Config
@@ -31,7 +34,7 @@ def serve(config_path: str | None, dev_kafka: bool) -> None:
             for problem in problems:
                 click.echo(f"error: {problem}", err=True)
             sys.exit(2)
-        run(config, dev_kafka=dev_kafka)
+        run(config, dev_kafka=dev_kafka, instance=instance)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

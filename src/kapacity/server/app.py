@@ -300,6 +300,14 @@ def create_app(engine: Engine, tests: ServiceTests | None = None) -> FastAPI:
         success, message = await run_in_threadpool(service_tests.run, name, body)
         return {"success": success, "message": message}
 
+    @app.get(f"{BASE}/cluster", tags=["misc"])
+    def cluster() -> dict[str, Any]:
+        """This instance's view of the cluster: ``{"mode": "embedded", ...}``, or with
+        ``[queue] type = "kafka"`` the queue runtime's status (instance, partitions, lag)."""
+        from kapacity.server.queued import cluster_status
+
+        return cluster_status(engine)
+
     @app.get(f"{BASE}/debug/vars", tags=["misc"])
     def debug_vars() -> dict[str, Any]:
         return debug_vars_json(engine)

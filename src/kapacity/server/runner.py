@@ -80,14 +80,30 @@ def setup_logging(config: Config) -> None:
     root.setLevel("WARNING" if level == "WARN" else level)
 
 
-def build_engine(config: Config, data_dir: Path | None = None, *, persist: bool = True) -> tuple[Engine, ServiceTests]:
-    """The engine over the store in ``data_dir`` (``config.data_dir`` by default)."""
+def build_engine(
+    config: Config, data_dir: Path | None = None, *, persist: bool = True, instance: str | None = None,
+) -> tuple[Engine, ServiceTests]:
+    """The engine over the store in ``data_dir`` (``config.data_dir`` by default).
+
+    With ``[queue] type = "kafka"`` it is a :class:`~kapacity.server.queued.QueuedEngine`
+    over a queue :class:`~kapacity.runtime.app.Runtime` named ``instance`` (default: the
+    config's ``hostname``; unique per instance, stable across restarts)."""
     from kapacity.server import wiring
 
     directory = Path(data_dir or config.data_dir)
     repo = (wiring.open_repository(directory, persist_events=config.alert.persist_topics) if persist
             else wiring.memory_repository())
     registry = HandlerRegistry(config)
+    if config.queue.type == "kafka":
+        from kapacity.runtime.app import Runtime
+        from kapacity.server.queued import QueuedEngine
+
+        runtime = Runtime(config, directory, instance=instance or config.hostname)
+        queued = QueuedEngine(
+            runtime, compiler=wiring.make_compiler(config), handlers=registry, repo=repo,
+            match_compiler=wiring.make_match_compiler(), hostname=config.hostname,
+        )
+        return queued, wiring.make_service_tests(config, registry)
     engine = Engine(
         compiler=wiring.make_compiler(config), handlers=registry, repo=repo,
         match_compiler=wiring.make_match_compiler(), hostname=config.hostname,
@@ -141,9 +157,11 @@ class BackgroundServer:
 
 
 @contextmanager
-def running(config: Config, data_dir: Path, *, persist: bool = True) -> Iterator[tuple[Engine, BackgroundServer]]:
+def running(
+    config: Config, data_dir: Path, *, persist: bool = True, instance: str | None = None,
+) -> Iterator[tuple[Engine, BackgroundServer]]:
     """A started engine and HTTP server on a free loopback port; stopped cleanly on exit."""
-    engine, tests = build_engine(config, data_dir, persist=persist)
+    engine, tests = build_engine(config, data_dir, persist=persist, instance=instance)
     engine.start()
     server = BackgroundServer(create_app(engine, tests))
     try:
@@ -188,14 +206,14 @@ def _while_draining(signum: int, frame: object) -> None:
     log.info("signal %s received; finishing the clean stop", signal.Signals(signum).name)
 
 
-def serve(config: Config, *, dev_kafka: bool = False) -> None:
+def serve(config: Config, *, dev_kafka: bool = False, instance: str | None = None) -> None:
     """Run until SIGTERM/SIGINT; then drain, flush and close (see module docstring)."""
     setup_logging(config)
     broker = None
     if dev_kafka:
         config, broker = with_dev_kafka(config)
     try:
-        engine, tests = build_engine(config)
+        engine, tests = build_engine(config, instance=instance)
         engine.start()
         tune_gc()
         try:

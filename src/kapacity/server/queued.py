@@ -1,0 +1,149 @@
+"""``kapacity serve`` on the Kafka queue (``[queue] type = "kafka"``).
+
+:class:`QueuedEngine` is the in-process :class:`~kapacity.server.engine.Engine` with its
+writes and definitions forwarded to a :class:`~kapacity.runtime.app.Runtime`:
+
+* ``/write`` → :meth:`Runtime.submit_points` (durable in the ``points`` topic when the
+  ``204`` is sent); a full ingest buffer (:class:`~kapacity.runtime.errors.Backpressure`)
+  answers ``503`` + ``Retry-After``. The local engine never sees the points: the runtime's
+  exactly-once engine and delivery stages (on this and every other instance) process them.
+* task and topic-handler changes are validated and stored by the local engine (which keeps
+  serving the read routes: ``GET /tasks``, ``GET .../handlers``), then broadcast through the
+  ``tasks`` / ``handlers`` topics to every instance.
+* the local engine's clock (deadman ticks, periodic snapshots) does not run: with no points
+  its tasks would only produce spurious deadman alerts.
+
+The default (``embedded``) path does not use this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from kapacity.alert.handlerspec import HandlerSpec
+from kapacity.models import Point
+from kapacity.runtime.errors import Backpressure, RuntimeStateError
+from kapacity.server.engine import Engine
+from kapacity.server.errors import Unavailable
+from kapacity.server.taskdef import DEFAULT_RP, ENABLED
+
+if TYPE_CHECKING:
+    from kapacity.runtime.app import Runtime
+
+log = logging.getLogger("kapacity.server.queued")
+
+#: Seconds :meth:`Runtime.stop` gets at shutdown to drain, flush handlers and commit.
+RUNTIME_STOP_TIMEOUT_S = 30.0
+
+
+class QueueFull(Unavailable):
+    """503 + Retry-After: the runtime's bounded ingest buffer stayed full."""
+
+
+class QueuedEngine(Engine):
+    """An :class:`Engine` whose writes and definitions go to ``runtime`` (see module doc)."""
+
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start the runtime (opens the queue, creates missing topics), then the engine."""
+        self.runtime.start()
+        try:
+            super().start()
+        except BaseException:
+            self.runtime.stop(RUNTIME_STOP_TIMEOUT_S)
+            raise
+
+    def close(self) -> None:
+        """Stop the runtime (drain, flush handlers, commit), then close the engine."""
+        runtime_ok = True
+        if self.runtime.queue is not None:
+            runtime_ok = self.runtime.stop(RUNTIME_STOP_TIMEOUT_S)
+            self.runtime.queue = None
+        if not runtime_ok:
+            log.error("the queue runtime did not stop within %gs", RUNTIME_STOP_TIMEOUT_S)
+        super().close()
+
+    def _tick_loop(self) -> None:
+        self._stop_tick.wait()
+
+    # ---------------------------------------------------------------- writes
+    def write(self, points: list[Point], dbrp: tuple[str, str] | None = None) -> None:
+        if not points:
+            return
+        for p in points:
+            if not p.retention_policy:
+                p.retention_policy = DEFAULT_RP
+        try:
+            self.runtime.submit_points(points)
+        except Backpressure as exc:
+            self.counters.writes_rejected += 1
+            raise QueueFull(str(exc)) from None
+        except RuntimeStateError as exc:
+            raise Unavailable(f"server is shutting down, write refused ({exc})") from None
+        self.counters.points_received += len(points)
+
+    # ---------------------------------------------------------------- definitions
+    def _broadcast_task(self, task_id: str) -> None:
+        rec = self._tasks[task_id]
+        self.runtime.define_task(
+            rec.id, rec.script, vars=rec.vars, dbrps=[(d.db, d.rp) for d in rec.dbrps],
+            enabled=rec.status == ENABLED,
+        )
+
+    def create_task(self, body: Any) -> dict[str, Any]:
+        with self.lock:
+            view = super().create_task(body)
+            self._broadcast_task(str(view["id"]))
+            return view
+
+    def update_task(self, task_id: str, body: Any) -> dict[str, Any]:
+        with self.lock:
+            view = super().update_task(task_id, body)
+            new_id = str(view["id"])
+            self._broadcast_task(new_id)
+            if new_id != task_id:
+                self.runtime.delete_task(task_id)
+            return view
+
+    def delete_task(self, task_id: str) -> None:
+        with self.lock:
+            super().delete_task(task_id)
+            self.runtime.delete_task(task_id)
+
+    def put_handler(self, spec: HandlerSpec, *, must_exist: bool) -> dict[str, Any]:
+        with self.lock:
+            out = super().put_handler(spec, must_exist=must_exist)
+            self.runtime.put_handler(spec)
+            return out
+
+    def delete_handler(self, topic: str, handler_id: str) -> None:
+        with self.lock:
+            super().delete_handler(topic, handler_id)
+            self.runtime.delete_handler(topic, handler_id)
+
+    # ---------------------------------------------------------------- status
+    def cluster_status(self) -> dict[str, Any]:
+        return {"mode": "kafka", **self.runtime.status()}
+
+
+def embedded_status(engine: Engine) -> dict[str, Any]:
+    """``GET /kapacitor/v1/cluster`` without a Kafka queue: this one instance."""
+    tasks, enabled = engine.task_count()
+    return {
+        "mode": "embedded", "instance": engine.hostname, "queue": "embedded", "accepting": engine._accepting,
+        "instances": [engine.hostname], "tasks": tasks, "enabled_tasks": enabled,
+        "points_received": engine.counters.points_received,
+        "points_processed": engine.counters.points_processed,
+    }
+
+
+def cluster_status(engine: Engine) -> dict[str, Any]:
+    if isinstance(engine, QueuedEngine):
+        return engine.cluster_status()
+    return embedded_status(engine)
+
