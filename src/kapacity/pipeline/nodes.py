@@ -67,7 +67,21 @@ def _apply_time(t: int, truncate: int, round_: int) -> int:
     return t
 
 
-class FromNode(Node):
+class _FilteringNode(Node):
+    """A node that drops rows: what went out is derived from what came in, not counted per row."""
+
+    filtered: int
+
+    @property  # Node keeps a plain counter; here it is derived
+    def points_out(self) -> int:
+        return self.points_in - self.filtered - self.errors
+
+    @points_out.setter
+    def points_out(self, _value: int) -> None:
+        return None
+
+
+class FromNode(_FilteringNode):
     """``stream|from()``: selects points by database, retention policy, measurement and
     ``where`` lambdas, sets their time precision and their group."""
 
@@ -172,16 +186,8 @@ class FromNode(Node):
 
         self.accept = accept
 
-    @property
-    def points_out(self) -> int:
-        return self.points_in - self.filtered - self.errors
 
-    @points_out.setter
-    def points_out(self, _value: int) -> None:
-        return None
-
-
-class WhereNode(Node):
+class WhereNode(_FilteringNode):
     """``|where(lambda)``: keeps rows for which the lambda is true."""
 
     kind = "where"
@@ -219,14 +225,6 @@ class WhereNode(Node):
             except Exception as err:  # noqa: BLE001
                 self.error("failed to evaluate WHERE expression", err)
         self.emit_batch(Batch(b.name, b.tags, b.time, b.group, b.dims, b.by_name, kept))
-
-    @property
-    def points_out(self) -> int:
-        return self.points_in - self.filtered - self.errors
-
-    @points_out.setter
-    def points_out(self, _value: int) -> None:
-        return None
 
 
 class GroupByNode(Node):

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from kapacity.config.model import Config
 from kapacity.queue.base import BroadcastReader, Message, Queue
@@ -34,6 +34,9 @@ from kapacity.queue.kinds import Kind
 from kapacity.runtime.delivery import Deliverer
 from kapacity.runtime.processor import PartitionProcessor, TaskSet
 from kapacity.runtime.records import EventRecord, RecordError, point_from_value
+
+if TYPE_CHECKING:  # imported lazily at run time: the Kafka stack loads only in Kafka mode
+    from kapacity.queue.transactional import TransactionalLoop
 
 __all__ = ["Stage", "start_stages"]
 
@@ -112,7 +115,27 @@ def _process_points(proc: PartitionProcessor, messages: Iterable[Message]) -> It
 # --- Kafka ------------------------------------------------------------------------------------
 
 
-class KafkaEngineStage:
+class _KafkaStage:
+    """What both Kafka stages share: definitions refreshed between transactional batches."""
+
+    _defs: _Definitions
+    loop: TransactionalLoop
+
+    def run_once(self) -> int:
+        self._defs.refresh()
+        self._defs.fresh = False
+        return self.loop.run_once(BATCH, POLL_S)
+
+    def close(self) -> None:
+        self._defs.close()
+        self.loop.close()
+
+    def abandon(self) -> None:
+        self._defs.close()
+        self.loop.abandon()
+
+
+class KafkaEngineStage(_KafkaStage):
     name = "engine"
 
     def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
@@ -152,19 +175,6 @@ class KafkaEngineStage:
             if p in self.processors:
                 self.processors[p].abort()
 
-    def run_once(self) -> int:
-        self._defs.refresh()
-        self._defs.fresh = False
-        return self.loop.run_once(BATCH, POLL_S)
-
-    def close(self) -> None:
-        self._defs.close()
-        self.loop.close()
-
-    def abandon(self) -> None:
-        self._defs.close()
-        self.loop.abandon()
-
     def status(self) -> dict[str, Any]:
         return {
             "partitions": self.loop.assignment(), "restoring": dict(self.loop.restoring),
@@ -174,7 +184,7 @@ class KafkaEngineStage:
         }
 
 
-class KafkaDeliveryStage:
+class KafkaDeliveryStage(_KafkaStage):
     name = "delivery"
 
     def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
@@ -214,19 +224,9 @@ class KafkaDeliveryStage:
             process=process, state_dir=state_dir, instance=instance,
         )
 
-    def run_once(self) -> int:
-        self._defs.refresh()
-        self._defs.fresh = False
-        return self.loop.run_once(BATCH, POLL_S)
-
     def close(self) -> None:
-        self._defs.close()
-        self.loop.close()
+        super().close()
         self.deliverer.close(10.0)
-
-    def abandon(self) -> None:
-        self._defs.close()
-        self.loop.abandon()
 
     def status(self) -> dict[str, Any]:
         return {"partitions": self.loop.assignment(), "lag": self.loop.lag(), **self.deliverer.counters.as_dict()}
