@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard src/kapacity/_native/*.c)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/kafka_handler.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/kapacity/_native/*.so
