@@ -1,10 +1,16 @@
-"""``kapacity cluster status [--url URL] [--json]``: ``GET /kapacitor/v1/cluster`` of a server."""
+"""``kapacity cluster status [--url URL] [--json]``: ``GET /kapacitor/v1/cluster`` of a server.
+
+The text form prints the answering instance's own status, then (queue runtime) a table of
+every instance of the cluster: state, engine and delivery partitions, lag, restore progress.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import click
 
@@ -37,7 +43,58 @@ def format_status(status: dict[str, Any]) -> str:
     for key in ("tasks", "enabled_tasks", "points_received", "points_processed"):
         if key in status and "stages" not in status:
             lines.append(f"{key.replace('_', ' ')}: {status[key]}")
+    members = [m for m in status.get("instances") or () if isinstance(m, Mapping)]
+    if members:
+        lines.append("")
+        lines.append(format_instances(members))
     return "\n".join(lines)
+
+
+#: Columns of the instances table; the answer's JSON (``--json``) has every detail.
+INSTANCE_COLUMNS: Final = ("instance", "host", "state", "engine", "delivery", "lag", "restoring", "seen")
+#: Wide enough for a few partitions per stage without wrapping; the table never reads a tty.
+TABLE_WIDTH: Final = 120
+
+
+def _stage(member: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    stages = member.get("stages")
+    stage = stages.get(name) if isinstance(stages, Mapping) else None
+    return stage if isinstance(stage, Mapping) else {}
+
+
+def instance_row(member: Mapping[str, Any]) -> tuple[str, ...]:
+    """One table row: partitions per stage, total lag ``engine/delivery``, restoring records."""
+    engine, delivery = _stage(member, "engine"), _stage(member, "delivery")
+
+    def parts(stage: Mapping[str, Any]) -> str:
+        return f"error: {stage['error']}" if "error" in stage else _partitions(stage.get("partitions"))
+
+    def lag(stage: Mapping[str, Any]) -> str:
+        return str(stage["lag_total"]) if "lag_total" in stage else "-"
+
+    restoring = engine.get("restoring")
+    restore = ",".join(f"{p}:{n}" for p, n in sorted(restoring.items())) if isinstance(restoring, Mapping) else ""
+    ago = member.get("last_seen_ago_s")
+    return (
+        str(member.get("instance", "?")), str(member.get("host", "-")), str(member.get("state", "?")),
+        parts(engine), parts(delivery), f"{lag(engine)}/{lag(delivery)}", restore or "-",
+        f"{ago:g}s ago" if isinstance(ago, int | float) else "-",
+    )
+
+
+def format_instances(members: list[Mapping[str, Any]]) -> str:
+    """The instances as a Rich table (plain text: no colour, fixed width)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="instances", title_justify="left", box=None, pad_edge=False)
+    for column in INSTANCE_COLUMNS:
+        table.add_column(column.upper(), no_wrap=True)
+    for member in members:
+        table.add_row(*instance_row(member))
+    out = io.StringIO()
+    Console(file=out, width=TABLE_WIDTH, color_system=None, force_terminal=False, highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
 
 
 def _partitions(value: Any) -> str:
@@ -57,7 +114,7 @@ def _compact(value: Any) -> str:
               help="server URL (env KAPACITY_URL; default http://localhost:9092)")
 @click.option("--json", "as_json", is_flag=True, help="print the server's JSON as is")
 def status(url: str | None, as_json: bool) -> None:
-    """Show this server's instance, its partitions, lag and state-restore progress."""
+    """Show every instance of the cluster: partitions, lag, state-restore progress, state."""
     from kapacity.cli.client import BASE, Client, ClientError, default_url
 
     try:

@@ -38,7 +38,7 @@ from kapacity.queue.kafka_props import (
     plain,
     to_librdkafka,
 )
-from kapacity.queue.kinds import SPECS, Kind, parse_kind
+from kapacity.queue.kinds import PARTITIONS_LIKE, SPECS, Kind, parse_kind
 from kapacity.queue.naming import DEFAULT_PREFIX, Naming
 
 __all__ = [
@@ -255,6 +255,9 @@ class KafkaQueueConfig(Section):
         return {k: plain(v) for layer in layers for k, v in layer.items()}
 
     def partitions(self, kind: Kind) -> int:
+        like = PARTITIONS_LIKE.get(kind)
+        if like is not None:  # a changelog / repartition topic follows its source by default
+            return self.topic_config(kind).partitions or self.partitions(like)
         return self.topic_config(kind).partitions or self.defaults.topic.partitions
 
     def replication_factor(self, kind: Kind) -> int:
@@ -320,6 +323,12 @@ class KafkaQueueConfig(Section):
             out.append((("defaults", "topic", "partitions"), "must be at least 1"))
         if self.defaults.topic.replication_factor < 1:
             out.append((("defaults", "topic", "replication-factor"), "must be at least 1"))
+        # A changelog's state of partition p is written to its partition p.
+        state, source = Kind.REGROUP_STATE, PARTITIONS_LIKE[Kind.REGROUP_STATE]
+        if self.partitions(state) != self.partitions(source):
+            out.append((("topics", state.value, "partitions"),
+                        f"must equal the partitions of {source.value} ({self.partitions(source)}), "
+                        f"got {self.partitions(state)}"))
         out += [(("message-protection", *p), m) for p, m in self.message_protection.problems()]
         return out
 

@@ -3,7 +3,10 @@
 Work kinds (``points``, ``events``, ``logs``) are consumed by competing consumers and kept
 for :data:`WORK_RETENTION_MS`; definitions (``tasks``, ``handlers``) and state
 (``topic_state``, ``alert_state``) are compacted with unlimited retention: the latest value
-per key is the truth, and every instance reads them from the beginning (broadcast).
+per key is the truth, and every instance reads them from the beginning (broadcast). So is
+``instances``: each instance's latest status (membership, see ``runtime/membership.py``).
+``repartition`` is a work kind (points re-keyed by group) and ``regroup_state`` its
+compacted changelog (see ``runtime/regroup.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-__all__ = ["KINDS", "SPECS", "WORK_RETENTION_MS", "Kind", "KindSpec", "parse_kind"]
+__all__ = ["KINDS", "PARTITIONS_LIKE", "SPECS", "WORK_RETENTION_MS", "Kind", "KindSpec", "parse_kind"]
 
 #: 7 days, Kafka's broker default: set explicitly so behaviour does not depend on the broker.
 WORK_RETENTION_MS: Final = 604_800_000
@@ -28,6 +31,9 @@ class Kind(StrEnum):
     ALERT_STATE = "alert_state"
     LOGS = "logs"
     DEAD_LETTER = "dead_letter"
+    INSTANCES = "instances"
+    REPARTITION = "repartition"
+    REGROUP_STATE = "regroup_state"
 
 
 KINDS: Final = tuple(k.value for k in Kind)
@@ -57,6 +63,20 @@ SPECS: Final[Mapping[Kind, KindSpec]] = {
     Kind.ALERT_STATE: KindSpec(Kind.ALERT_STATE, compacted=True, broadcast=True),
     Kind.LOGS: KindSpec(Kind.LOGS, compacted=False, broadcast=False),
     Kind.DEAD_LETTER: KindSpec(Kind.DEAD_LETTER, compacted=False, broadcast=False),
+    # Membership: each instance's latest status record, keyed by instance name.
+    Kind.INSTANCES: KindSpec(Kind.INSTANCES, compacted=True, broadcast=True),
+    # Points re-keyed by the group of a task that is not series-aligned (runtime/regroup.py),
+    # and the alert-state changelog of the stage that consumes them.
+    Kind.REPARTITION: KindSpec(Kind.REPARTITION, compacted=False, broadcast=False),
+    Kind.REGROUP_STATE: KindSpec(Kind.REGROUP_STATE, compacted=True, broadcast=True),
+}
+
+#: Kinds whose partition count defaults to another kind's: a changelog must have as many
+#: partitions as its source (state of partition p is written to partition p), and the
+#: repartition topic spreads groups over as many partitions as the points.
+PARTITIONS_LIKE: Final[Mapping[Kind, Kind]] = {
+    Kind.REPARTITION: Kind.POINTS,
+    Kind.REGROUP_STATE: Kind.REPARTITION,
 }
 
 

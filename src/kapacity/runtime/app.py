@@ -8,10 +8,14 @@
 
 The HTTP write path calls :meth:`Runtime.submit_points`; a full ingest buffer raises the
 retriable :class:`~kapacity.runtime.errors.Backpressure` (answer 503 + Retry-After).
+On the Kafka queue, accepted points first go to a durable local buffer
+(:mod:`kapacity.runtime.ingestbuffer`), so writes keep being accepted while the queue
+cluster is down, up to ``max_pending`` points.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -25,13 +29,18 @@ from kapacity.models import Point
 from kapacity.queue.base import Queue
 from kapacity.queue.kinds import Kind
 from kapacity.runtime.engine import StageThread, start_stages
+from kapacity.runtime.ingestbuffer import IngestBuffer, IngestFlusher, buffer_path
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
+from kapacity.runtime.membership import DEFAULT_INTERVAL_S, Membership
 from kapacity.runtime.records import TaskDefinition, handler_key, point_value, series_key
 
 __all__ = ["DEFAULT_MAX_PENDING", "Runtime"]
 
+log: Final = logging.getLogger("kapacity.runtime")
+
 #: Points accepted by ``submit_points`` and not yet durable in the queue (~600 B each parsed:
-#: 100k points bound the ingest memory to about 60 MB).
+#: 100k points bound the ingest memory to about 60 MB). On the Kafka queue, the bound of the
+#: on-disk ingest buffer (~150 B a point: about 15 MB), i.e. of what an outage can hold.
 DEFAULT_MAX_PENDING: Final = 100_000
 #: How long ``submit_points`` waits for room before raising Backpressure.
 DEFAULT_SUBMIT_WAIT_S: Final = 5.0
@@ -49,6 +58,7 @@ class Runtime:
         max_pending: int = DEFAULT_MAX_PENDING,
         submit_wait_s: float = DEFAULT_SUBMIT_WAIT_S,
         run_stages: bool = True,
+        membership_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.config = config
         self.data_dir = Path(data_dir if data_dir is not None else config.data_dir)
@@ -64,6 +74,12 @@ class Runtime:
         self._room = threading.Condition()
         self._accepting = False
         self.refused = 0
+        #: Kafka queue only: accepted points wait on disk for the queue (see module doc).
+        self.buffer: IngestBuffer | None = None
+        self.flusher: IngestFlusher | None = None
+        self.membership_interval_s = membership_interval_s
+        #: Publishes this instance's status to the ``instances`` kind and reads everyone's.
+        self.membership: Membership | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -74,9 +90,32 @@ class Runtime:
         if str(config.data_dir) != str(self.data_dir):
             config = config.model_copy(update={"data_dir": str(self.data_dir)})
         self.queue = open_queue(config, instance_id=self.instance)
+        if config.queue.type == "kafka":
+            self._start_ingest(self.queue)
         if self._run_stages:
             self.stages = start_stages(config, self.queue, self.state_dir, self.instance)
         self._accepting = True
+        self.membership = Membership(self.queue, self.instance, self._local_status,
+                                     interval_s=self.membership_interval_s)
+        self.membership.start()  # publishes at once, then every interval
+
+    def _start_ingest(self, queue: Queue) -> None:
+        from kapacity.queue.errors import QueueError, QueueUnavailableError
+
+        def emit(items: list[tuple[str, Any]]) -> None:
+            queue.emit_many(Kind.POINTS, items)
+
+        def drain(timeout: float) -> None:
+            try:
+                queue.flush(timeout)
+            except QueueUnavailableError:
+                raise  # records still without an ack: they may yet be delivered
+            except QueueError:
+                pass  # an older asynchronous failure: nothing is in flight any more
+
+        self.buffer = IngestBuffer(buffer_path(self.data_dir, self.instance), self.max_pending)
+        self.flusher = IngestFlusher(self.buffer, emit, drain)
+        self.flusher.start()
 
     @property
     def state_dir(self) -> Path:
@@ -88,10 +127,24 @@ class Runtime:
         self._accepting = False
         deadline = time.monotonic() + timeout
         ok = True
+        membership = self.membership  # kept until the end: status() answers while draining
+        if membership is not None:
+            membership.set_state("stopping")  # still published while the stages drain
+        flusher, self.flusher = self.flusher, None
+        if flusher is not None:  # what cannot be sent in time stays on disk for the next start
+            if not flusher.stop(max(0.1, deadline - time.monotonic())):
+                log.warning("%d accepted points stay in %s until the next start", len(flusher.buffer), flusher.buffer.path)
         for stage in self.stages:  # engine first: its events are then delivered
             ok = stage.stop(max(0.1, deadline - time.monotonic())) and ok
+        if membership is not None:
+            membership.stop(max(0.1, deadline - time.monotonic()))
+            membership.publish_stopped()
+            self.membership = None
         if self.queue is not None:
             self.queue.close()
+        if flusher is not None:
+            flusher.buffer.close()
+            self.buffer = None
         return ok
 
     def _queue(self) -> Queue:
@@ -106,8 +159,19 @@ class Runtime:
 
         Bounded: at most ``max_pending`` points are in flight; beyond that the caller waits up
         to ``submit_wait_s`` and then gets :class:`Backpressure` (nothing was written).
+
+        On the Kafka queue, "durable" means stored in the local ingest buffer, from which
+        they are sent to the queue in order (also after the queue cluster was unreachable).
         """
         queue = self._queue()
+        buffer = self.buffer
+        if buffer is not None:
+            try:
+                buffer.append([(series_key(p), point_value(p)) for p in points], self.submit_wait_s)
+            except Backpressure:
+                self.refused += len(points)
+                raise
+            return
         n = len(points)
         with self._room:
             if not self._room.wait_for(lambda: self._pending + n <= max(self.max_pending, n), self.submit_wait_s):
@@ -155,7 +219,18 @@ class Runtime:
     # --- status ---------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Instance, backend, and per stage: partitions owned, lag, restore progress, counters."""
+        """Instance, backend, and per stage: partitions owned, lag, restore progress, counters;
+        ``instances``: every instance of the cluster (see :mod:`kapacity.runtime.membership`),
+        this one included, with its state (``running``/``stopping``/``stopped``/``lost``)."""
+        local = self._local_status()
+        membership = self.membership
+        if membership is not None:
+            local["instances"] = membership.instances(membership.record(local=local))
+        else:
+            local["instances"] = []
+        return local
+
+    def _local_status(self) -> dict[str, Any]:
         stages: dict[str, Any] = {}
         for t in self.stages:
             try:
@@ -168,7 +243,8 @@ class Runtime:
             "instance": self.instance,
             "queue": self.config.queue.type,
             "accepting": self._accepting,
-            "pending_points": self._pending,
+            "pending_points": self._pending + (len(self.buffer) if self.buffer is not None else 0),
             "refused_points": self.refused,
             "stages": stages,
+            **({"ingest": self.flusher.status()} if self.flusher is not None else {}),
         }

@@ -13,11 +13,22 @@ Guarantees, per handler target:
   the same alert and the same event id (``eid``) available to de-duplicate.
 * A target that fails :data:`MAX_ATTEMPTS` times in a row is given up for this event: the
   event and the error go to the ``dead_letter`` kind (counted), and the loop goes on.
+* A target that neither acknowledges nor reports a failure within :data:`ACK_TIMEOUT_S`
+  still holds the message (e.g. a Kafka cluster that is unreachable: its producer keeps
+  retrying). That is not a failure of the event: :meth:`Deliverer.deliver` raises the
+  retriable :class:`~kapacity.runtime.errors.TargetUnavailable`, the stage aborts the batch
+  (no offset is committed past the event, which stays in ``events``), pauses and runs the
+  batch again — in order, with back-off given by the acknowledgement wait itself, never a
+  busy loop. Meanwhile ``waiting`` is 1 and ``waiting_for`` names the target.
+  When the batch runs again, the waiting message is not sent twice (only its
+  acknowledgement is awaited again), and events of the batch that at-least-once targets
+  already acknowledged are not sent again (:data:`ACKED_MEMORY` remembers them).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,6 +39,7 @@ from kapacity.alert.match import MatchContext, compile_match
 from kapacity.alert.topics import EventState
 from kapacity.config.model import Config
 from kapacity.handlers.base import Handler
+from kapacity.runtime.errors import TargetUnavailable
 from kapacity.runtime.records import EVENT_ID_HEADER, EventRecord
 
 __all__ = ["MAX_ATTEMPTS", "Deliverer", "DeliveryCounters", "TxnSink"]
@@ -39,6 +51,10 @@ log: Final = logging.getLogger("kapacity.runtime.delivery")
 MAX_ATTEMPTS: Final = 3
 #: How long one attempt waits for a handler's acknowledgement.
 ACK_TIMEOUT_S: Final = 10.0
+#: (target, event id) pairs acknowledged by at-least-once targets, remembered so that a batch
+#: aborted while a later event waits does not send its earlier events again: more than a
+#: batch of events times the handlers per event seen in practice.
+ACKED_MEMORY: Final = 20_000
 _FAILURE_COUNTERS: Final = ("errors", "dropped", "write_errors")
 
 TxnSink = Callable[[str, bytes, bytes, int | None, list[tuple[str, bytes]]], None]
@@ -51,6 +67,12 @@ class DeliveryCounters:
     delivered: int = 0
     failed_attempts: int = 0
     dead_lettered: int = 0
+    #: 1 while an event waits for a target that holds it unacknowledged (unreachable).
+    waiting: int = 0
+    #: Times a batch was held back (aborted, run again) because a target did not acknowledge.
+    target_unavailable: int = 0
+    #: Sends skipped because that target had acknowledged that event before the batch ran again.
+    already_acknowledged: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -92,6 +114,9 @@ class _Target:
     match: Callable[[MatchContext], bool] | None = None
     spec: HandlerSpec | None = None
     txn: _TxnProducer | None = field(default=None)
+    #: Stable across re-creation (``topic/id``, or the chained handler's kind and options):
+    #: what the acknowledgement memory is keyed by.
+    key: str = ""
 
 
 def _failures(handler: Handler) -> int:
@@ -122,6 +147,11 @@ class Deliverer:
         self.topic_handlers: dict[str, dict[str, _Target]] = {}
         self._chained: dict[str, _Target] = {}
         self.counters = DeliveryCounters()
+        #: The label of the target the head event waits for, or None.
+        self.waiting_for: str | None = None
+        self._acked: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: target key → (event id, failures before its send, handler): sent, ack pending.
+        self._unacked: dict[str, tuple[str, int, Handler]] = {}
 
     # --- definitions ---------------------------------------------------------------------
 
@@ -136,7 +166,7 @@ class Deliverer:
         try:
             spec = HandlerSpec.from_dict(value)
             target = self._target(f"handler {spec.topic}/{spec.id}", spec.kind, spec.options)
-            target.spec = spec
+            target.spec, target.key = spec, key
             if spec.match:
                 target.match = compile_match(spec.match)
         except Exception as exc:  # noqa: BLE001 - a bad definition must not stop delivery
@@ -181,6 +211,7 @@ class Deliverer:
             if target is None:
                 try:
                     target = self._chained[ckey] = self._target(f"{kind} handler of task {rec.task}", kind, options)
+                    target.key = ckey
                 except Exception as exc:  # noqa: BLE001 - reported as a failed delivery
                     log.error("task %s: cannot create its %s handler: %s", rec.task, kind, exc)
                     continue
@@ -207,6 +238,9 @@ class Deliverer:
         """Run every target of ``rec``; a target failing :data:`MAX_ATTEMPTS` times is dead-lettered."""
         self.counters.events += 1
         for target in self.targets(rec):
+            if target.txn is None and (target.key, rec.eid) in self._acked:
+                self.counters.already_acknowledged += 1  # the batch runs again after a wait
+                continue
             error = self._attempts(target, rec.alert, rec.eid)
             if error is None:
                 self.counters.delivered += 1
@@ -216,22 +250,45 @@ class Deliverer:
             dead_letter(rec.alert.id, {"event": rec.value(), "handler": target.label, "error": error})
 
     def _attempts(self, target: _Target, alert: AlertData, eid: str) -> str | None:
+        """None once ``target`` acknowledged the event, else the last error (after
+        :data:`MAX_ATTEMPTS` failures); raises :class:`TargetUnavailable` when it holds the
+        event without acknowledging it (see module doc)."""
         error = ""
         for _ in range(MAX_ATTEMPTS):
             if target.txn is not None:
                 target.txn.event_id = eid
-            before = _failures(target.handler)
+            sent = self._unacked.pop(target.key, None)
             try:
-                target.handler.handle(alert)
+                if sent is not None and sent[0] == eid and sent[2] is target.handler:
+                    before = sent[1]  # already handed over: wait for its ack, do not send twice
+                else:
+                    before = _failures(target.handler)
+                    target.handler.handle(alert)
                 acked = target.handler.flush(ACK_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - any failure counts as an attempt
                 error = str(exc)
                 self.counters.failed_attempts += 1
                 continue
-            if acked and _failures(target.handler) == before:
-                return None
-            error = "not acknowledged" if not acked else "the handler reported a delivery failure"
-            self.counters.failed_attempts += 1
+            if _failures(target.handler) != before:
+                error = "the handler reported a delivery failure"
+                self.counters.failed_attempts += 1
+                continue
+            if not acked:
+                self._unacked[target.key] = (eid, before, target.handler)
+                self.counters.waiting = 1
+                self.counters.target_unavailable += 1
+                if self.waiting_for is None:
+                    log.warning("%s does not acknowledge event %s (alert %s): delivery waits", target.label, eid, alert.id)
+                self.waiting_for = target.label
+                raise TargetUnavailable(target.label, eid, ACK_TIMEOUT_S)
+            if self.waiting_for is not None:
+                log.warning("%s acknowledges again: delivery resumes", target.label)
+            self.counters.waiting, self.waiting_for = 0, None
+            if target.txn is None:
+                self._acked[(target.key, eid)] = None
+                if len(self._acked) > ACKED_MEMORY:
+                    self._acked.popitem(last=False)
+            return None
         return error
 
     def close(self, timeout: float) -> None:

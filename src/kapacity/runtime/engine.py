@@ -8,6 +8,11 @@ Each stage is one thread owning its clients. Kafka (``queue.type = kafka``):
   per partition from the changelog when the partition is assigned (from the local
   checkpoint under ``state.dir`` after a clean stop, else from the beginning), before any
   point of it is processed; on revoke nothing is open (batches commit before the next poll).
+* **regroup** — tasks that are not series-aligned (they group by a subset of the tags, by
+  ``*`` across measurements, or not at all: see :mod:`.regroup`) do not run in the engine:
+  it produces their points, in the same transaction, to ``repartition`` keyed by task +
+  group; this loop consumes them, with ``regroup_state`` as its changelog, so every group
+  lives on exactly one partition (one instance).
 * **delivery** — a second loop over ``events`` with ``topic_state`` as its changelog; Kafka
   handlers on the queue's cluster write inside the transaction (see :mod:`.delivery`).
 
@@ -34,6 +39,7 @@ from kapacity.queue.kinds import Kind
 from kapacity.runtime.delivery import Deliverer
 from kapacity.runtime.processor import PartitionProcessor, TaskSet
 from kapacity.runtime.records import EventRecord, RecordError, point_from_value
+from kapacity.runtime.regroup import Router, split_repartition_value
 
 if TYPE_CHECKING:  # imported lazily at run time: the Kafka stack loads only in Kafka mode
     from kapacity.queue.transactional import TransactionalLoop
@@ -100,7 +106,11 @@ class _Definitions:
             reader.close()
 
 
-def _process_points(proc: PartitionProcessor, messages: Iterable[Message]) -> Iterator[Output]:
+def _process_points(
+    proc: PartitionProcessor, messages: Iterable[Message], router: Router | None = None
+) -> Iterator[Output]:
+    """Events of the tasks ``proc`` runs; with a ``router``, the ``repartition`` records of
+    the tasks that are not series-aligned (in point order: a group's order is kept)."""
     for m in messages:
         try:
             point = point_from_value(m.value)
@@ -110,6 +120,9 @@ def _process_points(proc: PartitionProcessor, messages: Iterable[Message]) -> It
             continue
         for ev in proc.process(m.offset, point):
             yield Kind.EVENTS, ev.alert.id, ev.value()
+        if router is not None:
+            for key, value in router.routes(point):
+                yield Kind.REPARTITION, key, value
 
 
 # --- Kafka ------------------------------------------------------------------------------------
@@ -135,36 +148,19 @@ class _KafkaStage:
         self.loop.abandon()
 
 
-class KafkaEngineStage(_KafkaStage):
-    name = "engine"
+class _TaskStage(_KafkaStage):
+    """A Kafka stage running tasks: one processor per owned partition, over its restored state."""
 
-    def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
-        from kapacity.queue.transactional import PartitionState, TransactionalLoop
+    tasks: TaskSet
+    router: Router
+    processors: dict[int, PartitionProcessor]
 
-        self.tasks = TaskSet()
-        self._defs = _Definitions(queue, self.tasks, None)
-        self._defs.catch_up(0.5)
-        self.processors: dict[int, PartitionProcessor] = {}
-        self.events = 0
-
-        def process(m: Message, state: PartitionState) -> Iterator[Output]:
-            self._defs.refresh_once()
-            proc = self.processors[m.partition]
-            for out in _process_points(proc, (m,)):
-                self.events += out[0] is Kind.EVENTS
-                yield out
-            for k, v in proc.drain_changes().items():
-                state.put(k, v) if v is not None else state.delete(k)
-
-        self.loop = TransactionalLoop(
-            config.queue.kafka, name="engine", source=Kind.POINTS, changelog=Kind.ALERT_STATE,
-            process=process, state_dir=state_dir, instance=instance,
-            on_assign=self._assigned, on_revoke=self._revoked, on_abort=self._aborted,
-        )
+    def _new_processor(self, partition: int) -> PartitionProcessor:
+        raise NotImplementedError
 
     def _assigned(self, partitions: list[int]) -> None:
         for p in partitions:
-            self.processors[p] = PartitionProcessor(p, self.tasks, self.loop.states[p]._data)
+            self.processors[p] = self._new_processor(p)
 
     def _revoked(self, partitions: list[int]) -> None:
         for p in partitions:
@@ -175,12 +171,120 @@ class KafkaEngineStage(_KafkaStage):
             if p in self.processors:
                 self.processors[p].abort()
 
+
+class KafkaEngineStage(_TaskStage):
+    name = "engine"
+
+    def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
+        from kapacity.queue.transactional import PartitionState, TransactionalLoop
+
+        self.tasks = TaskSet()
+        self._defs = _Definitions(queue, self.tasks, None)
+        self._defs.catch_up(0.5)
+        #: Series-aligned tasks run here; the others' points go to ``repartition`` (same
+        #: transaction as the input offsets: exactly once into the regroup stage).
+        self.router = Router(self.tasks)
+        self.processors: dict[int, PartitionProcessor] = {}
+        self.events = 0
+        self.repartitioned = 0
+
+        def process(m: Message, state: PartitionState) -> Iterator[Output]:
+            self._defs.refresh_once()
+            proc = self.processors[m.partition]
+            for out in _process_points(proc, (m,), self.router):
+                self.events += out[0] is Kind.EVENTS
+                self.repartitioned += out[0] is Kind.REPARTITION
+                yield out
+            for k, v in proc.drain_changes().items():
+                state.put(k, v) if v is not None else state.delete(k)
+
+        self.loop = TransactionalLoop(
+            config.queue.kafka, name="engine", source=Kind.POINTS, changelog=Kind.ALERT_STATE,
+            process=process, state_dir=state_dir, instance=instance,
+            on_assign=self._assigned, on_revoke=self._revoked, on_abort=self._aborted,
+        )
+
+    def _new_processor(self, partition: int) -> PartitionProcessor:
+        return PartitionProcessor(partition, self.tasks, self.loop.states[partition]._data,
+                                  select=self.router.aligned)
+
     def status(self) -> dict[str, Any]:
         return {
             "partitions": self.loop.assignment(), "restoring": dict(self.loop.restoring),
             "lag": self.loop.lag(), "events": self.events,
             "points": sum(p.points for p in self.processors.values()),
+            "repartitioned": self.repartitioned,
             "tasks": sorted(self.tasks.defs), "task_errors": sorted(self.tasks.errors),
+        }
+
+
+class KafkaRegroupStage(_TaskStage):
+    """The second hop of tasks that are not series-aligned: a TransactionalLoop over
+    ``repartition`` (keyed by task + group, so a group's points arrive on one partition, in
+    order) with ``regroup_state`` as its alert-state changelog — its own kind, with as many
+    partitions as ``repartition``, so a restore never mixes the partitions of two sources."""
+
+    name = "regroup"
+
+    #: How long a batch waits for a task definition it does not know yet: the first hop saw
+    #: it, so it is on ``tasks`` already, perhaps not yet read by this stage's reader.
+    UNKNOWN_TASK_WAIT_S: Final = 0.5
+
+    def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
+        from kapacity.queue.transactional import PartitionState, TransactionalLoop
+
+        self.tasks = TaskSet()
+        self._defs = _Definitions(queue, self.tasks, None)
+        self._defs.catch_up(0.5)
+        self.router = Router(self.tasks)
+        self.processors: dict[int, PartitionProcessor] = {}
+        self.events = 0
+        self.unknown_task = 0
+        #: (definitions version, task ids found missing at it): each is waited for once.
+        self._missing: tuple[int, set[str]] = (-1, set())
+
+        def process(m: Message, state: PartitionState) -> Iterator[Output]:
+            self._defs.refresh_once()
+            try:
+                tid, point = split_repartition_value(m.value)
+            except (RecordError, TypeError, ValueError) as exc:
+                log.error("poison repartition record at %d:%d moved to the dead-letter queue: %s",
+                          m.partition, m.offset, exc)
+                yield Kind.DEAD_LETTER, m.key, {"kind": "repartition", "offset": m.offset, "error": str(exc),
+                                                "value": m.value}
+                return
+            if tid not in self.tasks.defs:
+                if self._missing[0] != self.tasks.version:  # definitions changed: forget
+                    self._missing = (self.tasks.version, set())
+                if tid not in self._missing[1]:  # wait once per task and definitions
+                    self._defs.catch_up(self.UNKNOWN_TASK_WAIT_S)
+                if tid not in self.tasks.defs:  # deleted since: its points go nowhere
+                    self._missing[1].add(tid)
+                    self.unknown_task += 1
+                    return
+            proc = self.processors[m.partition]
+            for ev in proc.process(m.offset, point, only=tid):
+                self.events += 1
+                yield Kind.EVENTS, ev.alert.id, ev.value()
+            for k, v in proc.drain_changes().items():
+                state.put(k, v) if v is not None else state.delete(k)
+
+        self.loop = TransactionalLoop(
+            config.queue.kafka, name="regroup", source=Kind.REPARTITION, changelog=Kind.REGROUP_STATE,
+            process=process, state_dir=state_dir, instance=instance,
+            on_assign=self._assigned, on_revoke=self._revoked, on_abort=self._aborted,
+        )
+
+    def _new_processor(self, partition: int) -> PartitionProcessor:
+        return PartitionProcessor(partition, self.tasks, self.loop.states[partition]._data,
+                                  select=self.router.regrouped, eid_prefix="r")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "partitions": self.loop.assignment(), "restoring": dict(self.loop.restoring),
+            "lag": self.loop.lag(), "events": self.events,
+            "points": sum(p.points for p in self.processors.values()),
+            "unknown_task": self.unknown_task,
         }
 
 
@@ -229,7 +333,8 @@ class KafkaDeliveryStage(_KafkaStage):
         self.deliverer.close(10.0)
 
     def status(self) -> dict[str, Any]:
-        return {"partitions": self.loop.assignment(), "lag": self.loop.lag(), **self.deliverer.counters.as_dict()}
+        return {"partitions": self.loop.assignment(), "lag": self.loop.lag(), **self.deliverer.counters.as_dict(),
+                "waiting_for": self.deliverer.waiting_for}
 
 
 # --- embedded ---------------------------------------------------------------------------------
@@ -366,15 +471,21 @@ class EmbeddedDeliveryStage:
         self._defs.refresh()
         states: list[tuple[str, Any]] = []
         dead: list[tuple[str, Any]] = []
-        for m in batch:
-            try:
-                rec = EventRecord.from_value(m.value)
-            except (RecordError, TypeError, ValueError, KeyError) as exc:
-                dead.append((m.key, {"kind": "events", "offset": m.offset, "error": str(exc)}))
-                continue
-            states.append(self.deliverer.topic_state(rec))
-            self.deliverer.deliver(rec, lambda k, v: dead.append((k, v)))
-        _write_atomically(self.queue, {Kind.TOPIC_STATE: states, Kind.DEAD_LETTER: dead})
+        try:
+            for m in batch:
+                try:
+                    rec = EventRecord.from_value(m.value)
+                except (RecordError, TypeError, ValueError, KeyError) as exc:
+                    dead.append((m.key, {"kind": "events", "offset": m.offset, "error": str(exc)}))
+                    continue
+                states.append(self.deliverer.topic_state(rec))
+                self.deliverer.deliver(rec, lambda k, v: dead.append((k, v)))
+            _write_atomically(self.queue, {Kind.TOPIC_STATE: states, Kind.DEAD_LETTER: dead})
+        except BaseException:
+            # E.g. a target that holds an event unacknowledged (TargetUnavailable): the batch
+            # is handed out again first, so events keep their order per alert ID.
+            self.consumer.rewind(batch)
+            raise
         self.consumer.commit(batch)
         return len(batch)
 
@@ -386,7 +497,7 @@ class EmbeddedDeliveryStage:
     abandon = close
 
     def status(self) -> dict[str, Any]:
-        return {"partitions": [0], **self.deliverer.counters.as_dict()}
+        return {"partitions": [0], **self.deliverer.counters.as_dict(), "waiting_for": self.deliverer.waiting_for}
 
 
 # --- threads --------------------------------------------------------------------------------
@@ -418,7 +529,8 @@ class StageThread:
                 except Exception as exc:  # noqa: BLE001 - the batch was aborted; it runs again
                     self.errors += 1
                     log.error("%s stage: batch failed, retrying: %s", self.stage.name, exc)
-                    time.sleep(self.ERROR_PAUSE_S)
+                    if self._stop.wait(self.ERROR_PAUSE_S):
+                        return  # stopping: the aborted batch is processed again at the next start
                     continue
                 self.handled += n
                 if n == 0:
@@ -448,6 +560,7 @@ def start_stages(config: Config, queue: Queue, state_dir: Path, instance: str) -
     stages: list[Stage]
     if config.queue.type == "kafka":
         stages = [KafkaEngineStage(config, queue, state_dir, instance),
+                  KafkaRegroupStage(config, queue, state_dir, instance),
                   KafkaDeliveryStage(config, queue, state_dir, instance)]
     else:
         stages = [EmbeddedEngineStage(queue), EmbeddedDeliveryStage(config, queue)]

@@ -112,9 +112,23 @@ class _RunningTask:
 class PartitionProcessor:
     """Runs every enabled task over the points of one partition."""
 
-    def __init__(self, partition: int, tasks: TaskSet, records: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        partition: int,
+        tasks: TaskSet,
+        records: dict[str, Any] | None = None,
+        *,
+        select: Callable[[TaskDefinition], bool] | None = None,
+        eid_prefix: str = "",
+    ) -> None:
         self.partition = partition
         self._tasks = tasks
+        #: Which enabled tasks run here (``None``: all): the engine runs the series-aligned
+        #: ones, the regroup stage the others (see :mod:`kapacity.runtime.regroup`).
+        self._select = select
+        #: Before the partition in event ids: ``r`` for the repartition hop, whose offsets
+        #: are those of another topic and must not collide with the points' ids.
+        self._eid_prefix = eid_prefix
         #: The committed state records of this partition (``task/node/group`` → record).
         #: Shared, not copied: the Kafka loop's partition state applies commits to it.
         self.records: dict[str, Any] = records if records is not None else {}
@@ -127,7 +141,8 @@ class PartitionProcessor:
     def _sync(self) -> None:
         if self._version == self._tasks.version:
             return
-        wanted = {d.id: d for d in self._tasks.enabled()}
+        select = self._select
+        wanted = {d.id: d for d in self._tasks.enabled() if select is None or select(d)}
         for tid in [t for t, r in self._running.items() if wanted.get(t) != r.definition]:
             del self._running[tid]
         for tid, d in wanted.items():
@@ -142,12 +157,19 @@ class PartitionProcessor:
                 log.error("task %s cannot start: %s", tid, exc)
         self._version = self._tasks.version
 
-    def process(self, offset: int, point: Point) -> list[EventRecord]:
-        """The events ``point`` (at ``offset`` of this partition) caused, in order."""
+    def process(self, offset: int, point: Point, only: str | None = None) -> list[EventRecord]:
+        """The events ``point`` (at ``offset`` of this partition) caused, in order;
+        ``only``: for that task alone (a repartitioned point is meant for one task)."""
         self._sync()
         out: list[EventRecord] = []
         self.points += 1
-        for tid, rt in self._running.items():
+        if only is None:
+            running: Iterable[tuple[str, _RunningTask]] = self._running.items()
+        else:
+            one = self._running.get(only)
+            running = () if one is None else ((only, one),)
+        prefix = self._eid_prefix
+        for tid, rt in running:
             dbrps = rt.definition.dbrps
             if dbrps and (point.database, point.retention_policy) not in dbrps:
                 continue
@@ -160,7 +182,7 @@ class PartitionProcessor:
             for n, ev in enumerate(events):
                 rt.ids.setdefault((ev.node, ev.group), {})[ev.data.id] = int(ev.data.level)
                 rt.touched.add((ev.node, ev.group))
-                out.append(event_record(event_id(self.partition, offset, tid, n), tid, ev))
+                out.append(event_record(prefix + event_id(self.partition, offset, tid, n), tid, ev))
             self._pending.update(rt.changes())
         return out
 

@@ -10,6 +10,9 @@ writes and definitions forwarded to a :class:`~kapacity.runtime.app.Runtime`:
 * task and topic-handler changes are validated and stored by the local engine (which keeps
   serving the read routes: ``GET /tasks``, ``GET .../handlers``), then broadcast through the
   ``tasks`` / ``handlers`` topics to every instance.
+* every instance applies the broadcast ``tasks`` / ``handlers`` records to its local
+  engine's views (:mod:`kapacity.server.defsync`), so any instance's API shows — within a
+  second — what was defined or deleted through any other.
 * the local engine's clock (deadman ticks, periodic snapshots) does not run: with no points
   its tasks would only produce spurious deadman alerts.
 
@@ -19,11 +22,16 @@ The default (``embedded``) path does not use this module.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kapacity.alert.handlerspec import HandlerSpec
 from kapacity.models import Point
+from kapacity.queue.base import Queue
+from kapacity.queue.kinds import Kind
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
+from kapacity.runtime.records import TaskDefinition
+from kapacity.server.defsync import DefinitionSync, EchoFilter
 from kapacity.server.engine import Engine
 from kapacity.server.errors import Unavailable
 from kapacity.server.taskdef import DEFAULT_RP, ENABLED
@@ -47,6 +55,9 @@ class QueuedEngine(Engine):
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
+        #: Own broadcast writes not yet read back (see :mod:`kapacity.server.defsync`).
+        self.echoes = EchoFilter()
+        self.definitions: DefinitionSync | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -54,6 +65,9 @@ class QueuedEngine(Engine):
         self.runtime.start()
         try:
             super().start()
+            if isinstance(self.runtime.queue, Queue):  # a test double may have none
+                self.definitions = DefinitionSync(self.runtime.queue, self, self.echoes)
+                self.definitions.start()
         except BaseException:
             self.runtime.stop(RUNTIME_STOP_TIMEOUT_S)
             raise
@@ -61,6 +75,9 @@ class QueuedEngine(Engine):
     def close(self) -> None:
         """Stop the runtime (drain, flush handlers, commit), then close the engine."""
         runtime_ok = True
+        definitions, self.definitions = self.definitions, None
+        if definitions is not None:
+            definitions.stop()  # its readers belong to the queue the runtime closes
         if self.runtime.queue is not None:
             runtime_ok = self.runtime.stop(RUNTIME_STOP_TIMEOUT_S)
             self.runtime.queue = None
@@ -88,12 +105,28 @@ class QueuedEngine(Engine):
         self.counters.points_received += len(points)
 
     # ---------------------------------------------------------------- definitions
+    def _emit(self, kind: Kind, key: str, value: Any, emit: Callable[[], object]) -> None:
+        """Broadcast one definition (under ``self.lock``), noting it as an own write first so
+        the definition sync does not undo it with an older record (see :mod:`.defsync`)."""
+        self.echoes.sent(kind.value, key, value)
+        try:
+            emit()
+        except BaseException:
+            self.echoes.failed(kind.value, key)
+            raise
+
     def _broadcast_task(self, task_id: str) -> None:
         rec = self._tasks[task_id]
-        self.runtime.define_task(
-            rec.id, rec.script, vars=rec.vars, dbrps=[(d.db, d.rp) for d in rec.dbrps],
-            enabled=rec.status == ENABLED,
-        )
+        dbrps = [(d.db, d.rp) for d in rec.dbrps]
+        enabled = rec.status == ENABLED
+        # The record Runtime.define_task emits, built the same way.
+        value = TaskDefinition(rec.id, rec.script, dict(rec.vars), tuple(dbrps), enabled).value()
+        self._emit(Kind.TASKS, rec.id, value, lambda: self.runtime.define_task(
+            rec.id, rec.script, vars=rec.vars, dbrps=dbrps, enabled=enabled,
+        ))
+
+    def _broadcast_task_delete(self, task_id: str) -> None:
+        self._emit(Kind.TASKS, task_id, None, lambda: self.runtime.delete_task(task_id))
 
     def create_task(self, body: Any) -> dict[str, Any]:
         with self.lock:
@@ -107,28 +140,31 @@ class QueuedEngine(Engine):
             new_id = str(view["id"])
             self._broadcast_task(new_id)
             if new_id != task_id:
-                self.runtime.delete_task(task_id)
+                self._broadcast_task_delete(task_id)
             return view
 
     def delete_task(self, task_id: str) -> None:
         with self.lock:
             super().delete_task(task_id)
-            self.runtime.delete_task(task_id)
+            self._broadcast_task_delete(task_id)
 
     def put_handler(self, spec: HandlerSpec, *, must_exist: bool) -> dict[str, Any]:
         with self.lock:
             out = super().put_handler(spec, must_exist=must_exist)
-            self.runtime.put_handler(spec)
+            self._emit(Kind.HANDLERS, f"{spec.topic}/{spec.id}", spec.to_dict(), lambda: self.runtime.put_handler(spec))
             return out
 
     def delete_handler(self, topic: str, handler_id: str) -> None:
         with self.lock:
             super().delete_handler(topic, handler_id)
-            self.runtime.delete_handler(topic, handler_id)
+            self._emit(Kind.HANDLERS, f"{topic}/{handler_id}", None,
+                       lambda: self.runtime.delete_handler(topic, handler_id))
 
     # ---------------------------------------------------------------- status
     def cluster_status(self) -> dict[str, Any]:
-        return {"mode": "kafka", **self.runtime.status()}
+        """This instance's status plus ``instances``: every member of the cluster, from the
+        ``instances`` kind (see :mod:`kapacity.runtime.membership`)."""
+        return {"mode": "kafka", "instances": [], **self.runtime.status()}
 
 
 def embedded_status(engine: Engine) -> dict[str, Any]:
