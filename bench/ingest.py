@@ -11,6 +11,9 @@ loopback port, with its SQLite store as ``kapacity serve`` has it):
   level (``.stateChangesOnly()``, so ~1% of points become alerts) published to a topic
   whose handler is ``kind: kafka``. ``accepted`` = all 204s received, ``processed`` = the
   engine drained, ``end_to_end`` = every alert consumed back from the broker;
+* ``cpu_points_per_s``: points per CPU second of the whole process (server, clients,
+  collector) during the throughput run — what the machine's other load does not change much;
+  the wall-clock rates above drop when other processes share the cores;
 * ``rss_mb`` after the throughput run (the bench's own bodies freed first);
 * latency at a moderate rate (``--rate`` points/s in bodies of ``--latency-batch`` lines for
   ``--latency-seconds``): each point carries its send time as its timestamp, so the
@@ -220,6 +223,7 @@ def main() -> None:
 
             threads = [threading.Thread(target=post, args=(c,)) for c in chunks]
             t0 = time.perf_counter()
+            cpu0 = time.process_time()
             for th in threads:
                 th.start()
             for th in threads:
@@ -230,12 +234,14 @@ def main() -> None:
             alerts = engine.counters.alerts
             complete = collector.wait_for(alerts, 120)
             end_to_end = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
             del data, chunks, threads
             gc.collect()
             out.update({
                 "accepted_points_per_s": round(args.points / accepted),
                 "processed_points_per_s": round(args.points / processed),
                 "end_to_end_points_per_s": round(args.points / end_to_end),
+                "cpu_points_per_s": round(args.points / cpu),
                 "alerts": alerts, "alerts_consumed": len(collector.got), "complete": complete,
                 "rss_mb": round(rss_mb(), 1),
             })
