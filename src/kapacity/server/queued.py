@@ -3,9 +3,10 @@
 :class:`QueuedEngine` is the in-process :class:`~kapacity.server.engine.Engine` with its
 writes and definitions forwarded to a :class:`~kapacity.runtime.app.Runtime`:
 
-* ``/write`` → :meth:`Runtime.submit_points` (durable in the ``points`` topic when the
-  ``204`` is sent); a full ingest buffer (:class:`~kapacity.runtime.errors.Backpressure`)
-  answers ``503`` + ``Retry-After``. The local engine never sees the points: the runtime's
+* ``/write`` → :meth:`Runtime.submit_points` (durable in the runtime's on-disk ingest
+  buffer when the ``204`` is sent, then sent to the ``points`` topic in order — also while
+  the queue cluster is unreachable, see :mod:`kapacity.runtime.ingestbuffer`); a full ingest
+  buffer (:class:`~kapacity.runtime.errors.Backpressure`) answers ``503`` + ``Retry-After``. The local engine never sees the points: the runtime's
   exactly-once engine and delivery stages (on this and every other instance) process them.
 * task and topic-handler changes are validated and stored by the local engine (which keeps
   serving the read routes: ``GET /tasks``, ``GET .../handlers``), then broadcast through the
