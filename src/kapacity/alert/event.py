@@ -7,6 +7,7 @@ shared/reference/kapacitor-compat.md §2); handlers must not reorder them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -14,6 +15,7 @@ import orjson
 
 from kapacity.alert.gojson import encode, go_string
 from kapacity import gotypes as _gt
+from kapacity._native import load as _load_native
 from kapacity.gotypes import Duration, Level, Time
 
 
@@ -126,11 +128,12 @@ class AlertData:
         return self.recoverable
 
 
-def encode_alert_json(alert: AlertData) -> bytes:
+def encode_alert_json_py(alert: AlertData) -> bytes:
     """The Kafka message value Kapacitor writes when no template is set: one JSON line + ``\\n``.
 
-    Byte-identical to Go's ``encoding/json``. The common case goes through orjson (C);
-    values whose Go spelling orjson does not share take the exact pure-Python path.
+    Byte-identical to Go's ``encoding/json``. This is the pure-Python implementation: the
+    orjson path for the common case, the exact encoder for values whose Go spelling orjson
+    does not share. :data:`encode_alert_json` is the C twin when it is built (same bytes).
     """
     fast = _encode_alert_json_fast(alert)
     return fast if fast is not None else encode_alert_json_exact(alert)
@@ -186,7 +189,10 @@ def _encode_alert_json_fast(alert: AlertData) -> bytes | None:
         tags = s.tags
         if tags:
             # Go sorts map keys by their UTF-8 bytes, which is code point order, as orjson's.
-            row["tags"] = orjson.Fragment(orjson.dumps(tags, option=_SORT_KEYS))
+            try:
+                row["tags"] = orjson.Fragment(orjson.dumps(tags, option=_SORT_KEYS))
+            except TypeError:  # orjson.JSONEncodeError too: lone surrogates, non-str keys
+                return None
         if s.columns:
             row["columns"] = s.columns
         if s.values:
@@ -255,3 +261,24 @@ def encode_alert_json_exact(alert: AlertData) -> bytes:
         + "}\n"
     )
     return text.encode("utf-8")
+
+
+def _bind_native() -> tuple[Callable[[AlertData], bytes | None], Callable[[AlertData], bytes]] | None:
+    """The C module's ``encode`` and ``render``, bound; None when not built or ``KAPACITY_NO_NATIVE=1``."""
+    module = _load_native("alertjson")
+    if module is None:
+        return None
+    module.bind(_gt.Time, _gt.Level, encode_alert_json_py)
+    return module.encode, module.render
+
+
+_native = _bind_native()
+
+#: ``encode(alert) -> bytes | None`` of the C module (None: the Python path decides), or None.
+_native_encode = _native[0] if _native is not None else None
+
+#: ``encode_alert_json(alert) -> bytes``: Kapacitor's JSON body of an alert (see
+#: :func:`encode_alert_json_py`). The C module's ``render`` when built (no Python frame on the
+#: hot path: every handler renders every alert; it falls back to the Python encoder for what
+#: it declines), else :func:`encode_alert_json_py` itself.
+encode_alert_json: Callable[[AlertData], bytes] = _native[1] if _native is not None else encode_alert_json_py

@@ -304,6 +304,8 @@ class KafkaHandler:
         self.spec = spec
         self._producer = producer
         self._template = template
+        self._topic = spec.topic
+        self._send = producer.send
         self._choose = make_chooser(spec)
         self._on_close = on_close
         self._closed = False
@@ -326,15 +328,15 @@ class KafkaHandler:
         return self._template.execute(alert).encode("utf-8")
 
     def handle(self, alert: AlertData) -> None:
-        # The hot path: render inlined (no method call for the JSON body).
-        topic = self.spec.topic
+        # The hot path, kept flat (render inlined, attributes bound once).
+        template = self._template
         try:
-            template = self._template
             value = encode_alert_json(alert) if template is None else template.execute(alert).encode("utf-8")
-        except Exception as exc:  # noqa: BLE001 - a template runtime error must not kill the caller
-            self._producer.record_error(topic, f"alert {alert.id!r}: failed to execute alert template: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad alert must not kill the caller
+            what = "failed to execute alert template" if template is not None else "failed to encode the alert"
+            self._producer.record_error(self._topic, f"alert {alert.id!r}: {what}: {exc}")
             return
-        self._producer.send(topic, alert.id.encode("utf-8"), value, self._choose)
+        self._send(self._topic, alert.id.encode("utf-8"), value, self._choose)
 
     def flush(self, timeout: float) -> bool:
         return self._producer.flush(timeout)

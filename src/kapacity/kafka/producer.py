@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -181,17 +181,23 @@ class Transport(Protocol):
         """Release the client (after a flush or purge)."""
 
 
+#: A delivery callback as confluent-kafka calls it: ``(error or None, message)``.
+_Report = Callable[[RdError | None, Any], None]
+
+
 class ConfluentTransport:
     """:class:`Transport` over ``confluent_kafka.Producer``.
 
-    First attempts use the producer-wide delivery callback (no per-message Python object:
-    this is the hot path); re-enqueued messages carry their attempt number in a
-    per-message callback.
+    First attempts use one delivery callback per topic, made once (the hot path: no
+    per-message Python object, no ``msg.topic()`` call, one Python frame per report, as
+    little as a bare counting callback); re-enqueued messages carry their attempt number in
+    a per-message callback.
     """
 
     def __init__(self, config: Mapping[str, Any], name: str = "kapacity") -> None:
         self._sink: DeliverySink | None = None
         self._acked: Callable[[str], None] | None = None
+        self._reports: dict[str, _Report] = {}
         self._closed = False
         conf = dict(config)
         conf.setdefault("client.id", name)
@@ -203,6 +209,23 @@ class ConfluentTransport:
     def bind(self, sink: DeliverySink) -> None:
         self._sink = sink
         self._acked = sink.acked
+        self._reports.clear()
+
+    def _topic_report(self, topic: str) -> _Report:
+        """The first-attempt delivery callback of ``topic`` (made on first use)."""
+        acked = self._acked
+        sink = self._sink
+        if acked is None or sink is None:
+            return self._report
+
+        def report(err: RdError | None, msg: Any) -> None:
+            if err is None:
+                acked(topic)
+            else:
+                sink.delivered(err, topic, msg.key() or b"", msg.value() or b"", msg.partition(), 0)
+
+        self._reports[topic] = report
+        return report
 
     def _report(self, err: RdError | None, msg: Any, attempt: int = 0) -> None:
         if err is None:
@@ -224,7 +247,8 @@ class ConfluentTransport:
     def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
         try:
             if attempt == 0:
-                self._producer.produce(topic, value, key, partition)
+                report = self._reports.get(topic) or self._topic_report(topic)
+                self._producer.produce(topic, value, key, partition, report)
             else:
                 self._producer.produce(
                     topic, value, key, partition, on_delivery=partial(self._report_attempt, attempt)
@@ -275,6 +299,7 @@ class ConfluentTransport:
         self._producer.close()
         self._sink = None
         self._acked = None
+        self._reports.clear()
 
 
 def message_timeout_s(config: Mapping[str, Any]) -> float:
@@ -294,10 +319,10 @@ class _LogLimiter:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._last: dict[str, float] = {}
-        self._suppressed: dict[str, tuple[int, str]] = {}
+        self._suppressed: dict[str, tuple[int, str, int]] = {}
         self._lock = threading.Lock()
 
-    def event(self, key: str, message: str) -> None:
+    def event(self, key: str, message: str, level: int = logging.ERROR) -> None:
         now = self._clock()
         with self._lock:
             last = self._last.get(key)
@@ -305,23 +330,23 @@ class _LogLimiter:
                 self._last[key] = now
                 emit = True
             else:
-                count, _ = self._suppressed.get(key, (0, ""))
-                self._suppressed[key] = (count + 1, message)
+                count, _, _ = self._suppressed.get(key, (0, "", level))
+                self._suppressed[key] = (count + 1, message, level)
                 emit = False
         if emit:
-            log.error("%s", message)
+            log.log(level, "%s", message)
 
     def summarise(self) -> None:
         now = self._clock()
         lines = []
         with self._lock:
-            for key, (count, message) in list(self._suppressed.items()):
+            for key, (count, message, level) in list(self._suppressed.items()):
                 if now - self._last.get(key, 0.0) >= LOG_INTERVAL_S:
-                    lines.append(f"{count} more like this in the last {LOG_INTERVAL_S:.0f}s, latest: {message}")
+                    lines.append((level, f"{count} more like this in the last {LOG_INTERVAL_S:.0f}s, latest: {message}"))
                     del self._suppressed[key]
                     self._last[key] = now
-        for line in lines:
-            log.error("%s", line)
+        for level, line in lines:
+            log.log(level, "%s", line)
 
 
 # --- the producer -------------------------------------------------------------------------
@@ -359,6 +384,11 @@ class ClusterProducer:
         self._lock = threading.Lock()
         self._counters: dict[str, _Counters] = {}
         self._outstanding = 0
+        # Delivery reports only note an acknowledgement (the topic) here: ``list.append`` is
+        # atomic under the GIL, so the report path takes no lock and runs no Python frame of
+        # ours; _tally_acks() counts them under the lock whenever counters are read.
+        self._acks: list[str] = []
+        self.acked: Callable[[str], None] = self._acks.append
         self._sends = 0  # messages handed to the client since the sender last served reports
         self._pending: deque[_Pending] = deque()
         self._pending_by_topic: dict[str, int] = {}
@@ -390,32 +420,52 @@ class ClusterProducer:
         poll = False
         with self._lock:
             c = self._counters.get(topic)
-            if c is None:
-                c = self._counters[topic] = _Counters()
-            if self._closing or self._outstanding >= self.capacity:
-                c.dropped += 1
-                dropped = "producer is closed" if self._closing else f"buffer full ({self.capacity} messages in flight)"
-            else:
+            n = self._partitions.get(topic)
+            if (
+                n is not None and c is not None and self._outstanding < self.capacity and not self._closing
+                and self._auth_error is None and not self._pending
+            ):
+                # The steady state, kept flat: straight to the client.
+                partition = choose(key, len(value), n)
                 c.in_flight += 1
                 self._outstanding += 1
-                n = self._partitions.get(topic)
-                if n is not None and self._auth_error is None and not self._pending_by_topic.get(topic):
-                    partition = choose(key, len(value), n)
-                    try:
-                        self._transport.produce(topic, key, value, partition, 0)
-                        self._sends += 1
-                        if self._sends < SERVE_REPORTS_EVERY:
-                            return True
-                        self._sends = 0
-                        poll = True
-                    except (BufferError, KafkaError) as exc:
-                        failed = self._refused(_Pending(topic, key, value, partition, choose, 0, 0.0), c, exc)
+                try:
+                    self._transport.produce(topic, key, value, partition, 0)
+                except (BufferError, KafkaError) as exc:
+                    failed = self._refused(_Pending(topic, key, value, partition, choose, 0, 0.0), c, exc)
                 else:
-                    if n is None:
-                        self._wanted.add(topic)
-                    self._push(_Pending(topic, key, value, None, choose, 0, self._clock() + self.message_timeout))
+                    sends = self._sends + 1
+                    if sends < SERVE_REPORTS_EVERY:
+                        self._sends = sends
+                        return True
+                    self._sends = 0
+                    poll = True
+            else:
+                # First message of a topic, buffer full, closing, metadata unknown, messages
+                # waiting in the pending queue (those of this topic go first), auth failure.
+                if c is None:
+                    c = self._counters[topic] = _Counters()
+                if self._outstanding >= self.capacity:
+                    self._tally_acks()
+                if self._closing or self._outstanding >= self.capacity:
+                    c.dropped += 1
+                    dropped = "producer is closed" if self._closing else f"buffer full ({self.capacity} messages in flight)"
+                else:
+                    c.in_flight += 1
+                    self._outstanding += 1
+                    if n is not None and self._auth_error is None and not self._pending_by_topic.get(topic):
+                        partition = choose(key, len(value), n)
+                        try:
+                            self._transport.produce(topic, key, value, partition, 0)
+                            self._sends += 1
+                        except (BufferError, KafkaError) as exc:
+                            failed = self._refused(_Pending(topic, key, value, partition, choose, 0, 0.0), c, exc)
+                    else:
+                        if n is None:
+                            self._wanted.add(topic)
+                        self._push(_Pending(topic, key, value, None, choose, 0, self._clock() + self.message_timeout))
         if poll:
-            self._transport.poll(0)  # outside the lock: the reports take it
+            self._transport.poll(0)  # outside the lock: serving reports may take it
             return True
         if dropped:
             self._logs.event(f"drop:{topic}", f"kafka cluster {self.cluster_id!r} topic {topic!r}: alert dropped: {dropped}")
@@ -460,17 +510,21 @@ class ClusterProducer:
 
     def stats(self, topic: str) -> TopicStats:
         with self._lock:
+            self._tally_acks()
             c = self._counters.get(topic)
             return c.snapshot() if c is not None else TopicStats()
 
     def all_stats(self) -> dict[str, TopicStats]:
         with self._lock:
+            self._tally_acks()
             return {t: c.snapshot() for t, c in self._counters.items()}
 
     @property
     def outstanding(self) -> int:
         """Messages accepted and not yet acknowledged, failed or dropped."""
-        return self._outstanding
+        with self._lock:
+            self._tally_acks()
+            return self._outstanding
 
     @property
     def last_error(self) -> KafkaError | None:
@@ -482,7 +536,7 @@ class ClusterProducer:
         # Real time, not the injected clock: this is a wait of the caller's thread.
         deadline = time.monotonic() + timeout
         while True:
-            if self._outstanding == 0:
+            if self.outstanding == 0:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -491,7 +545,7 @@ class ClusterProducer:
                 self.run_once(min(remaining, POLL_INTERVAL_S))
                 continue
             self._progress.clear()
-            if self._transport.flush(min(remaining, POLL_INTERVAL_S)) == 0 and self._outstanding:
+            if self._transport.flush(min(remaining, POLL_INTERVAL_S)) == 0 and self.outstanding:
                 # What is left waits in our pending queue for the poll thread.
                 self._progress.wait(min(max(remaining, 0.0), POLL_INTERVAL_S))
 
@@ -509,17 +563,34 @@ class ClusterProducer:
         return delivered_all
 
     # -- DeliverySink --
+    # ``acked`` is not a method: it is ``self._acks.append`` (see __init__).
 
-    def acked(self, topic: str) -> None:
-        with self._lock:
-            c = self._counters[topic]
-            c.write_messages += 1
-            c.in_flight -= 1
-            self._outstanding -= 1
-            if self._last_error is not None:
-                # Delivery works (again): earlier client errors no longer explain failures.
-                self._auth_error = None
-                self._last_error = None
+    def _tally_acks(self) -> None:
+        """Move the acknowledgements noted since the last tally into the counters (lock held).
+
+        Every reader of the counters or of ``_outstanding`` tallies first, so what it sees is
+        exact; ``_outstanding`` between tallies only over-counts (never admits too much).
+        """
+        acks = self._acks
+        n = len(acks)
+        if not n:
+            return
+        counters = self._counters
+        if len(counters) == 1:
+            counts: Mapping[str, int] = {next(iter(counters)): n}
+        else:
+            counts = Counter(acks[:n])
+        # Reports noted meanwhile land after index n: they wait for the next tally.
+        del acks[:n]
+        for topic, k in counts.items():
+            c = counters[topic]
+            c.write_messages += k
+            c.in_flight -= k
+        self._outstanding -= n
+        if self._last_error is not None:
+            # Delivery works (again): earlier client errors no longer explain failures.
+            self._auth_error = None
+            self._last_error = None
 
     def delivered(
         self, err: RdError | None, topic: str, key: bytes, value: bytes, partition: int, attempt: int
@@ -544,9 +615,12 @@ class ClusterProducer:
         if retriable and attempt < MAX_REQUEUES and not self._closing:
             with self._lock:
                 self._push(_Pending(topic, key, value, partition, None, attempt + 1, self._clock() + self.message_timeout))
-            log.warning(
-                "kafka cluster %r topic %r: delivery failed (%s); re-enqueued, attempt %d of %d",
-                self.cluster_id, topic, reason, attempt + 2, MAX_REQUEUES + 1,
+            # Rate-limited like failures: an outage re-enqueues every message in flight.
+            self._logs.event(
+                f"requeue:{topic}",
+                f"kafka cluster {self.cluster_id!r} topic {topic!r}: delivery failed ({reason}); "
+                f"re-enqueued, attempt {attempt + 2} of {MAX_REQUEUES + 1}",
+                logging.WARNING,
             )
             return
         with self._lock:
@@ -563,6 +637,8 @@ class ClusterProducer:
     def client_error(self, err: RdError) -> None:
         code = err.code()
         error = classify(err, f"kafka cluster {self.cluster_id!r}")
+        with self._lock:
+            self._tally_acks()  # acknowledgements before this error must not clear it
         self._last_error = error
         if is_auth_error(code) and isinstance(error, KafkaAuthError):
             # A refused login or certificate repeats on every reconnect: fail what waits
@@ -576,6 +652,8 @@ class ClusterProducer:
         """One iteration of the poll thread: reports, auth failures, metadata, pending queue."""
         self._transport.poll(poll_timeout)
         now = self._clock()
+        with self._lock:
+            self._tally_acks()
         if self._auth_error is not None:
             self._fail_pending(str(self._auth_error), lambda item: True)
             if self._outstanding:
@@ -708,7 +786,7 @@ class ClusterProducer:
             )
         self._transport.purge(in_flight=True)
         self._transport.poll(0)
-        if self._outstanding:
+        if self.outstanding:
             log.error(
                 "kafka cluster %r: %d alerts still unaccounted for after shutdown", self.cluster_id, self._outstanding
             )
