@@ -30,7 +30,9 @@ than that timeout can write one batch (at most :data:`FLUSH_BATCH` points) twice
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from kapacity.queue import codec
-from kapacity.runtime.errors import Backpressure
+from kapacity.runtime.errors import Backpressure, RuntimeStateError
 
 __all__ = ["FLUSH_BATCH", "IngestBuffer", "IngestFlusher", "buffer_path"]
 
@@ -68,6 +70,21 @@ def buffer_path(data_dir: Path, instance: str) -> Path:
     return data_dir / "ingest" / f"{safe}.sqlite"
 
 
+def _lock_exclusively(lock_path: Path) -> int:
+    """Hold an exclusive ``flock`` on ``lock_path`` for the buffer's lifetime: two processes
+    sending one buffer file would each send its points (duplicates, broken order)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeStateError(
+            f"ingest buffer {lock_path.with_suffix('')} is in use by another process: each instance "
+            "sharing a data dir needs its own --instance name"
+        ) from None
+    return fd
+
+
 class IngestBuffer:
     """A bounded FIFO of ``(key, JSON value)`` on disk; thread-safe.
 
@@ -82,6 +99,7 @@ class IngestBuffer:
             raise ValueError(f"ingest buffer capacity must be positive, got {capacity}")
         self.path, self.capacity = path, capacity
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lockfd = _lock_exclusively(path.with_name(path.name + ".lock"))
         # isolation_level=None: transactions are explicit; one connection, guarded by _lock.
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -166,6 +184,7 @@ class IngestBuffer:
                 if not self._closed:
                     self._closed = True
                     self._db.close()
+                    os.close(self._lockfd)  # releases the flock
             self._room.notify_all()
         self.wake()
 

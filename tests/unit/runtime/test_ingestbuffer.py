@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kapacity.queue.errors import QueueUnavailableError
-from kapacity.runtime.errors import Backpressure
+from kapacity.runtime.errors import Backpressure, RuntimeStateError
 from kapacity.runtime.ingestbuffer import IngestBuffer, IngestFlusher, buffer_path
 from tests.support.waiting import wait_for
 
@@ -132,3 +132,13 @@ def test_a_slow_emit_shows_as_waiting_for_the_queue(tmp_path: Path, monkeypatch:
     wait_for(lambda: len(buf) == 0, timeout=5, what="the emit to finish")
     assert not flusher.waiting_for_queue() and flusher.stop(5)
     buf.close()
+
+
+def test_a_second_buffer_on_the_same_file_is_refused_until_the_first_closes(tmp_path: Path) -> None:
+    path = tmp_path / "ingest" / "a.sqlite"
+    first = IngestBuffer(path, 10)
+    with pytest.raises(RuntimeStateError, match=r"in use by another process.*--instance"):
+        IngestBuffer(path, 10)
+    first.close()
+    second = IngestBuffer(path, 10)  # the lock went with the first buffer
+    second.close()
