@@ -1,18 +1,29 @@
-"""Queue throughput: messages/s through emit → receive, for each backend.
+"""Queue throughput: messages/s through emit → receive, for each backend (issue 5).
 
-For each backend, N small JSON points (~70 bytes, 1000 series keys), ``emit_many`` in batches:
+For each backend, N small JSON points (~60 bytes, 1000 series keys), ``emit_many`` in batches of
+``--batch``, received by one consumer group whose handler reads every value:
 
-* phased: emit all N, then one consumer group receives all N (handler: count) —
-  ``emit_msgs_per_s``, ``receive_msgs_per_s``, and ``phased_msgs_per_s`` = N / (both times);
-* pipelined: a thread emits while the group receives — ``pipelined_msgs_per_s`` =
-  N / (first emit → last message handled): the queue's steady-state throughput.
+* phased: emit all N, then receive all N — ``emit_msgs_per_s``, ``receive_msgs_per_s`` and
+  ``emit_receive_msgs_per_s`` = N / (first emit → last message handled);
+* pipelined: a thread emits while the group receives — ``pipelined_msgs_per_s``;
+* CPU: ``emit_cpu_us`` / ``receive_cpu_us`` = the calling thread's CPU per message
+  (``time.thread_time``: what kapacity's Python code costs, librdkafka's own threads excluded),
+  and ``cpu_bound_msgs_per_s`` = 1e6 / (their sum): the phased rate if the thread had a core
+  to itself. On a shared machine wall-clock rates swing with the load; CPU figures much less.
 
-For Kafka, ``raw_consume_msgs_per_s`` is plain confluent-kafka reading the same records from
-the same broker: the ceiling the broker and librdkafka set for any Python consumer.
+For Kafka, ``raw`` is plain confluent-kafka in the same run against the same broker, with the
+same record bytes (pre-encoded), the same producer/consumer properties and partitions:
+``produce_batch`` of ready dicts + ``flush``, then ``consume`` from every partition (assigned,
+no group, no commits, values untouched) — the ceiling librdkafka and the broker set for any
+Python client. ``ratio`` = ours / raw, phased.
 
-Run: ``.venv/bin/python bench/queues.py [--n N] [--batch B] [--backend embedded|kafka|all]``.
-The Kafka run starts its own Tansu broker unless ``KAPACITY_BENCH_KAFKA=host:port`` names one.
-Prints one JSON object. Never asserts times (benchmarks inform, tests decide).
+Producer properties: the documented defaults (``acks=all``, ``compression.type=lz4``) plus
+``linger.ms=5``; consumers: the defaults (``read_committed``) with ``session.timeout.ms=6000``.
+
+Run: ``.venv/bin/python bench/queues.py [--n N] [--batch B] [--backend embedded|kafka|all]
+[--broker tansu|noida] [--repeat R]``. The Kafka run starts its own broker unless
+``KAPACITY_BENCH_KAFKA=host:port`` names one. Prints one JSON object: with ``--repeat`` > 1,
+every figure as ``{"min", "median", "max"}`` over the runs. Never asserts times.
 """
 
 from __future__ import annotations
@@ -21,25 +32,31 @@ import argparse
 import gc
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from kapacity.config.queue import QueueConfig
-from kapacity.kafka.devbroker import BrokerProcess, start_tansu
-from kapacity.queue import Kind
+from kapacity.kafka.devbroker import BrokerProcess, start_noida, start_tansu
+from kapacity.queue import Kind, codec
 from kapacity.queue.base import Message, Queue
 from kapacity.queue.embedded import EmbeddedQueue
 from kapacity.queue.kafka import KafkaQueue
 
 #: Distinct series keys: enough to spread over partitions.
 SERIES = 1000
+PARTITIONS = 4
+PRODUCER = {"linger.ms": 5}
+CONSUMER = {"session.timeout.ms": 6000, "group.protocol": "classic"}
 
 
 def points(n: int) -> list[tuple[str, Any]]:
@@ -49,11 +66,20 @@ def points(n: int) -> list[tuple[str, Any]]:
     ]
 
 
+def prepared(n: int) -> list[tuple[str, Any]]:
+    items = points(n)
+    # The input data is not the queue's: keep the cyclic GC from re-scanning it all the time.
+    gc.freeze()
+    return items
+
+
 def receive_all(q: Queue, group: str, n: int) -> int:
     count = 0
+    values: list[Any] = [None]
 
     def handle(m: Message) -> None:
         nonlocal count
+        values[0] = m.value  # every real consumer reads the value: so does the benchmark
         count += 1
 
     deadline = time.monotonic() + 120
@@ -67,26 +93,26 @@ def emit_all(q: Queue, items: list[tuple[str, Any]], batch: int) -> None:
         q.emit_many(Kind.POINTS, items[i : i + batch])
 
 
-def prepared(n: int) -> list[tuple[str, Any]]:
-    items = points(n)
-    # The input data is not the queue's: keep the cyclic GC from re-scanning it all the time.
-    gc.freeze()
-    return items
+def timed(f: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``f()``, its wall time and the calling thread's CPU time (s)."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    out = f()
+    return out, time.perf_counter() - wall, time.thread_time() - cpu
 
 
 def run(q: Queue, n: int, batch: int, group: str = "bench") -> dict[str, Any]:
     items = prepared(n)
-    start = time.perf_counter()
-    emit_all(q, items, batch)
-    emitted = time.perf_counter()
-    count = receive_all(q, group, n)
-    done = time.perf_counter()
+    _, emit_s, emit_cpu = timed(lambda: emit_all(q, items, batch))
+    count, recv_s, recv_cpu = timed(lambda: receive_all(q, group, n))
+    emit_us, recv_us = emit_cpu / n * 1e6, recv_cpu / max(count, 1) * 1e6
     return {
-        "n": n,
         "received": count,
-        "emit_msgs_per_s": round(n / (emitted - start)),
-        "receive_msgs_per_s": round(count / (done - emitted)),
-        "phased_msgs_per_s": round(count / (done - start)),
+        "emit_msgs_per_s": round(n / emit_s),
+        "receive_msgs_per_s": round(count / recv_s),
+        "emit_receive_msgs_per_s": round(count / (emit_s + recv_s)),
+        "emit_cpu_us": round(emit_us, 2),
+        "receive_cpu_us": round(recv_us, 2),
+        "cpu_bound_msgs_per_s": round(1e6 / (emit_us + recv_us)),
     }
 
 
@@ -101,22 +127,7 @@ def run_pipelined(q: Queue, n: int, batch: int, group: str) -> dict[str, Any]:
     return {"pipelined_received": count, "pipelined_msgs_per_s": round(count / (done - start))}
 
 
-def raw_consume(bootstrap: str, topic: str, n: int) -> int:
-    """Plain confluent-kafka: assign every partition (no group join), time until n read."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex}"})
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    start = time.perf_counter()
-    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-    got = 0
-    deadline = time.monotonic() + 120
-    while got < n and time.monotonic() < deadline:
-        got += len(c.consume(5000, 0.1))
-    rate = round(got / (time.perf_counter() - start))
-    c.close()
-    return rate
-
-
-def bench_embedded(n: int, batch: int) -> dict[str, float]:
+def bench_embedded(n: int, batch: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         phased_q = EmbeddedQueue(Path(d) / "phased.db", cleaner_interval_s=0)
         pipelined_q = EmbeddedQueue(Path(d) / "pipelined.db", cleaner_interval_s=0)
@@ -135,11 +146,11 @@ def kafka_queue(bootstrap: str) -> KafkaQueue:
             "kafka": {
                 "client": {"properties": {"bootstrap.servers": bootstrap}},
                 "defaults": {
-                    "topic": {"partitions": 4},
+                    "topic": {"partitions": PARTITIONS},
                     "topic-prefix": prefix,
                     "consumer-prefix": prefix,
-                    "consumer": {"properties": {"session.timeout.ms": 6000, "group.protocol": "classic"}},
-                    "producer": {"properties": {"linger.ms": 5}},
+                    "consumer": {"properties": CONSUMER},
+                    "producer": {"properties": PRODUCER},
                 },
             },
         },
@@ -152,18 +163,74 @@ def kafka_queue(bootstrap: str) -> KafkaQueue:
     return q
 
 
-def bench_kafka(n: int, batch: int) -> dict[str, Any]:
+def raw_kafka(q: KafkaQueue, items: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Plain confluent-kafka, same broker, properties and record bytes, on a fresh topic."""
+    topic = q.naming.topic(Kind.POINTS) + "_raw"
+    admin = AdminClient(q.settings.client_properties())
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    records = [{"key": k, "value": codec.encode(v)} for k, v in items]
+    producer = Producer({**q.settings.producer_properties(), "delivery.report.only.error": True})
+    n = len(records)
+
+    def produce() -> None:
+        for i in range(0, n, 1000):
+            todo = records[i : i + 1000]
+            while True:
+                try:
+                    queued = producer.produce_batch(topic, todo, on_delivery=lambda err, msg: None)
+                except BufferError:
+                    queued = 0
+                if queued == len(todo):
+                    break
+                if queued:  # local buffer full: retry what it refused, once there is room
+                    todo = [m for m in todo if m.pop("_error", None) is not None]
+                producer.poll(0.05)
+        if producer.flush(60):
+            raise RuntimeError("raw producer: records without an ack after 60 s")
+
+    consumer = Consumer({**q.settings.consumer_properties(), "group.id": f"raw-{uuid.uuid4().hex}"})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+
+    def consume() -> int:
+        got = 0
+        deadline = time.monotonic() + 120
+        while got < n and time.monotonic() < deadline:
+            got += len(consumer.consume(5000, 1.0))
+        return got
+
+    try:
+        _, emit_s, _ = timed(produce)
+        got, recv_s, _ = timed(consume)
+    finally:
+        consumer.close()
+    return {
+        "received": got,
+        "emit_msgs_per_s": round(n / emit_s),
+        "receive_msgs_per_s": round(got / recv_s),
+        "emit_receive_msgs_per_s": round(got / (emit_s + recv_s)),
+    }
+
+
+def start_broker(kind: str) -> BrokerProcess:
+    return start_noida() if kind == "noida" else start_tansu()
+
+
+def bench_kafka(n: int, batch: int, broker_kind: str) -> dict[str, Any]:
     external = os.environ.get("KAPACITY_BENCH_KAFKA", "").strip()
-    broker: BrokerProcess | None = None
-    if not external:
-        broker = start_tansu()
+    broker = None if external else start_broker(broker_kind)
     bootstrap = external or (broker.bootstrap if broker else "")
     phased_q, pipelined_q = kafka_queue(bootstrap), kafka_queue(bootstrap)
     try:
         phased = run(phased_q, n, batch)
         pipelined = run_pipelined(pipelined_q, n, batch, "bench")
-        raw = raw_consume(bootstrap, phased_q.naming.topic(Kind.POINTS), n)
-        return {**phased, **pipelined, "raw_consume_msgs_per_s": raw, "broker": "external" if external else "tansu"}
+        raw = raw_kafka(phased_q, points(n))
+        return {
+            **phased,
+            **pipelined,
+            "raw": raw,
+            "ratio": round(phased["emit_receive_msgs_per_s"] / raw["emit_receive_msgs_per_s"], 3),
+            "broker": "external" if external else broker_kind,
+        }
     finally:
         phased_q.close()
         pipelined_q.close()
@@ -171,18 +238,34 @@ def bench_kafka(n: int, batch: int) -> dict[str, Any]:
             broker.stop()
 
 
+def summarise(runs: list[Any]) -> Any:
+    """Numbers → {min, median, max}; dicts recursively; anything else as in the first run."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: summarise([r[k] for r in runs]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return {"min": min(runs), "median": statistics.median(runs), "max": max(runs)}
+    return first
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--backend", choices=["embedded", "kafka", "all"], default="all")
+    ap.add_argument("--broker", choices=["tansu", "noida"], default="tansu")
+    ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args(argv)
-    out: dict[str, Any] = {}
-    if args.backend in ("embedded", "all"):
-        out["embedded"] = bench_embedded(args.n, args.batch)
-    if args.backend in ("kafka", "all"):
-        out["kafka"] = bench_kafka(args.n, args.batch)
-    print(json.dumps(out))
+    runs: list[dict[str, Any]] = []
+    for _ in range(args.repeat):
+        out: dict[str, Any] = {"loadavg_1m_before": round(os.getloadavg()[0], 2)}
+        if args.backend in ("embedded", "all"):
+            out["embedded"] = bench_embedded(args.n, args.batch)
+        if args.backend in ("kafka", "all"):
+            out["kafka"] = bench_kafka(args.n, args.batch, args.broker)
+        runs.append(out)
+    result = runs[0] if len(runs) == 1 else {"runs": len(runs), **summarise(runs)}
+    print(json.dumps({"n": args.n, "batch": args.batch, "cpus": os.cpu_count(), **result}))
     return 0
 
 

@@ -19,6 +19,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from itertools import islice
+from operator import itemgetter
 from typing import Any, Final
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -54,6 +56,14 @@ SWEEP_INTERVAL_S: Final = 3600.0
 _CHUNK: Final = 1000
 
 
+#: Unbound accessors for building per-batch dicts without Python code per record.
+_PARTITION: Final = KafkaMessage.partition
+_OFFSET: Final = KafkaMessage.offset
+_ERROR: Final = KafkaMessage.error
+_M_PARTITION: Final = itemgetter(Message._fields.index("partition"))
+_M_OFFSET: Final = itemgetter(Message._fields.index("offset"))
+
+
 def _ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -82,6 +92,27 @@ class _Delivery:
     def take(self) -> KafkaError | None:
         err, self.error = self.error, None
         return err
+
+
+def _plain_messages(kind: Kind, records: list[KafkaMessage]) -> list[Message]:
+    """The messages of a batch of plain records: JSON values, UTF-8 keys.
+
+    Raises ``ValueError`` (a value that is not JSON — tombstone, storage reference, poison —
+    or a key that is not UTF-8) or ``AttributeError`` (a record without a key) for any
+    other batch; the caller then decodes record by record. One comprehension with no
+    per-record branch: the whole per-message cost of the hot path (issue 5).
+    """
+    loads = codec.loads
+    # tuple.__new__ directly: a third of the cost of the named tuple's generated __new__.
+    new = tuple.__new__
+    return [
+        new(
+            Message,
+            # None key/value: AttributeError / ValueError, which the caller's fallback handles.
+            (kind, r.key().decode(), loads(r.value()), r.offset(), r.partition(), r.timestamp()[1]),  # type: ignore[union-attr, arg-type]
+        )
+        for r in records
+    ]
 
 
 class KafkaQueue(Queue):
@@ -139,7 +170,7 @@ class KafkaQueue(Queue):
         """Produce every item (encoding, protection, loggers); returns how many.
 
         Records go to librdkafka in chunks of :data:`_CHUNK` with one ``produce_batch`` call
-        (the key decides the partition, as with ``produce``).
+        (the key decides the partition, as with ``produce``; a ``str`` key is sent as UTF-8).
         """
         if self._closed:
             raise QueueClosedError("the kafka queue is closed")
@@ -147,6 +178,15 @@ class KafkaQueue(Queue):
         protector = self.protector if self.protector is not None and self.protector.active else None
         loggers = self.loggers
         encode = codec.encode
+        if protector is None and loggers is None:
+            # The hot path: one comprehension per chunk, nothing per record but the encoder
+            # and the record's dict (no protection or logger checks, no appends).
+            it = iter(items)
+            n = 0
+            while part := list(islice(it, _CHUNK)):
+                records = [{"key": k, "value": None if v is None else encode(v)} for k, v in part]
+                n += self._send(topic, records, delivery)
+            return n
         chunk: list[dict[str, Any]] = []
         n = 0
         for key, value in items:
@@ -162,7 +202,7 @@ class KafkaQueue(Queue):
                 data = encode(value)
             if loggers is not None:
                 loggers.produced(topic, key, data)
-            chunk.append({"key": key.encode("utf-8"), "value": data})
+            chunk.append({"key": key, "value": data})
             if len(chunk) >= _CHUNK:
                 n += self._send(topic, chunk, delivery)
                 chunk = []
@@ -188,8 +228,7 @@ class KafkaQueue(Queue):
                 if code == KafkaError.MSG_SIZE_TOO_LARGE:
                     size = len(m["value"] or b"")
                     self.stats.add("refused")
-                    key = m["key"].decode("utf-8", "replace")
-                    raise MessageTooLargeError(topic, key, size, self._max_bytes, hard=False)
+                    raise MessageTooLargeError(topic, m["key"], size, self._max_bytes, hard=False)
                 if err is not None and code != KafkaError._QUEUE_FULL:
                     raise QueueError(f"cannot produce to {topic}: {err}")
             self._producer.poll(_BUFFER_WAIT_S)  # full local buffer: block until room
@@ -235,17 +274,25 @@ class KafkaQueue(Queue):
     def _decode_batch(self, kind: Kind, records: list[KafkaMessage]) -> list[Message]:
         """Decoded messages of a batch; poison records are dead-lettered and left out.
 
-        The common case (plain JSON, no protection, no loggers) is decoded inline; anything
-        else (tombstones, storage references, invalid JSON) takes :meth:`_decode`.
+        Three paths, cheapest first: a batch of plain JSON records and valid UTF-8 keys
+        (the common case) in one comprehension (:func:`_plain_messages`); a batch holding
+        tombstones, storage references or poison record by record, plain records inline;
+        with loggers every record through :meth:`_decode` (they see every record).
         """
-        if self.protector is not None or self.loggers is not None:
+        if self.loggers is not None:
             return [m for r in records if (m := self._decode(kind, r)) is not None]
+        try:
+            return _plain_messages(kind, records)
+        except (ValueError, AttributeError):
+            pass  # not plain: sort the records out one by one below
         out: list[Message] = []
         append = out.append
         fast = codec.decode_fast
         new = tuple.__new__
         for r in records:
             raw = r.value()
+            # decode_fast never mistakes a storage reference for a value (JSON cannot start
+            # with the reference's NUL byte), so plain records skip the protector.
             value = fast(raw) if raw else codec.SLOW
             if value is codec.SLOW:
                 m = self._decode(kind, r)
@@ -253,7 +300,6 @@ class KafkaQueue(Queue):
                     append(m)
                 continue
             raw_key = r.key()
-            # tuple.__new__ directly: a third of the cost of the named tuple's generated __new__.
             append(
                 new(
                     Message,
@@ -296,9 +342,11 @@ class KafkaQueue(Queue):
         first = consumer.poll(timeout)
         if first is None:
             return []
-        rest = consumer.consume(max_messages - 1, 0) if max_messages > 1 else []
+        records = [first, *consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
+        if not any(map(_ERROR, records)):  # the usual batch: checked in C, kept as it is
+            return records
         out: list[KafkaMessage] = []
-        for m in [first, *rest]:
+        for m in records:
             err = m.error()
             if err is None:
                 out.append(m)
@@ -368,7 +416,8 @@ class _KafkaGroupConsumer(GroupConsumer):
         while True:
             records = self._q._batch(self._consumer, max_messages, max(0.0, deadline - time.monotonic()))
             # Records of one partition arrive in offset order: the last one is the tail.
-            self._tail = {r.partition() or 0: r.offset() or 0 for r in records}
+            # (Built in C, no Python code per record; consumed records always have both.)
+            self._tail = dict(zip(map(_PARTITION, records), map(_OFFSET, records)))  # type: ignore[arg-type]
             out = self._q._decode_batch(self._kind, records)
             self._last_good = self._tail if len(out) == len(records) else {m.partition: m.offset for m in out}
             if records and not out:
@@ -394,7 +443,7 @@ class _KafkaGroupConsumer(GroupConsumer):
 
     def commit(self, messages: Sequence[Message]) -> None:
         # A partition's messages are in offset order: the last one seen is the highest.
-        last = {m.partition: m.offset for m in messages}
+        last = dict(zip(map(_M_PARTITION, messages), map(_M_OFFSET, messages)))  # in C, per batch
         for p, o in list(last.items()):
             # Poison records after the batch's last good message of p are done with it.
             if o >= self._last_good.get(p, o):
