@@ -1,17 +1,20 @@
 """The ``exec`` alert handler: run a program with the alert JSON on its stdin.
 
 Options: ``prog`` (required) and ``args`` (list of strings). A non-zero exit status is a
-failed delivery, logged with the program's output and counted in ``errors``.
+failed delivery, logged with the program's output and counted in ``errors``. In the queued
+runtime the child's environment has ``KAPACITY_EVENT_ID`` (stdin unchanged).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kapacity.alert.event import AlertData, encode_alert_json
+from kapacity.handlers.base import EVENT_ID_ENV
 from kapacity.handlers.errors import HandlerError, HandlerOptionError
 from kapacity.handlers.log import BackgroundHandler, option, reject_unknown
 
@@ -50,12 +53,14 @@ class ExecHandler(BackgroundHandler):
         self.options = options
         super().__init__()
 
-    def deliver(self, alert: AlertData) -> None:
+    def deliver(self, alert: AlertData, event_id: str | None = None) -> None:
         cmd = [self.options.prog, *self.options.args]
+        # None inherits our environment, as before; the id only adds one variable.
+        env = None if event_id is None else {**os.environ, EVENT_ID_ENV: event_id}
         try:
             done = subprocess.run(  # noqa: S603 - the program is the handler's configured one
                 cmd, input=encode_alert_json(alert), capture_output=True,
-                timeout=self.options.timeout, check=False,
+                timeout=self.options.timeout, check=False, env=env,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise HandlerError(f"exec handler: {cmd[0]}: {exc}") from exc

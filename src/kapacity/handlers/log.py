@@ -2,7 +2,8 @@
 
 Options (handler file ``options:`` or TICKscript ``.log('/path')``): ``path`` (required,
 absolute) and ``mode`` (file mode used when the file is created, default ``0600``).
-The line is the same JSON body Kapacitor writes (see ``encode_alert_json``).
+The line is the same JSON body Kapacitor writes (see ``encode_alert_json``); in the queued
+runtime it ends with an ``"eventId"`` field (see :mod:`kapacity.handlers.base`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kapacity.alert.event import AlertData, encode_alert_json
+from kapacity.handlers.base import with_event_id
 from kapacity.handlers.errors import HandlerOptionError
 
 log = logging.getLogger("kapacity.handlers")
@@ -55,25 +57,30 @@ class BackgroundHandler:
     (``handle`` returns at once unless the queue is full, see ``FULL_QUEUE_WAIT_S``).
 
     Subclasses implement :meth:`deliver` (may raise; failures are counted and logged).
+    :meth:`handle_event` is :meth:`handle` with the runtime's event id, which ``deliver``
+    sends along (see :mod:`kapacity.handlers.base`); ``handle`` gives it None.
     """
 
     kind = "handler"
 
     def __init__(self, queue_size: int = DELIVERY_QUEUE_SIZE, full_wait: float = FULL_QUEUE_WAIT_S) -> None:
         self._full_wait = full_wait
-        self._queue: queue.Queue[AlertData | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[AlertData, str | None] | None] = queue.Queue(maxsize=queue_size)
         self._counts = {"alerts": 0, "delivered": 0, "errors": 0, "dropped": 0}
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"kapacity-{self.kind}", daemon=True)
         self._thread.start()
 
-    def deliver(self, alert: AlertData) -> None:
+    def deliver(self, alert: AlertData, event_id: str | None = None) -> None:
         raise NotImplementedError
 
     def handle(self, alert: AlertData) -> None:
+        self.handle_event(alert, None)
+
+    def handle_event(self, alert: AlertData, event_id: str | None) -> None:
         self._counts["alerts"] += 1
         try:
-            self._queue.put(alert, timeout=self._full_wait)
+            self._queue.put((alert, event_id), timeout=self._full_wait)
         except queue.Full:
             self._counts["dropped"] += 1
             log.error("%s handler: delivery queue full (%d alerts), alert %s dropped",
@@ -81,15 +88,21 @@ class BackgroundHandler:
 
     def _run(self) -> None:
         while True:
-            alert = self._queue.get()
+            item = self._queue.get()
             try:
-                if alert is None:
+                if item is None:
                     return
-                self.deliver(alert)
+                alert, event_id = item
+                # Without an id, call as before the id existed: subclasses that only take
+                # ``deliver(alert)`` keep working on the in-process path.
+                if event_id is None:
+                    self.deliver(alert)
+                else:
+                    self.deliver(alert, event_id)
                 self._counts["delivered"] += 1
             except Exception as exc:  # noqa: BLE001 - counted and logged, the next alert goes on
                 self._counts["errors"] += 1
-                log.error("%s handler: alert %s not delivered: %s", self.kind, alert.id if alert else "", exc)
+                log.error("%s handler: alert %s not delivered: %s", self.kind, item[0].id if item else "", exc)
             finally:
                 self._queue.task_done()
 
@@ -164,9 +177,12 @@ class LogHandler(BackgroundHandler):
         self.options = options
         super().__init__()
 
-    def deliver(self, alert: AlertData) -> None:
+    def deliver(self, alert: AlertData, event_id: str | None = None) -> None:
+        body = encode_alert_json(alert)
+        if event_id is not None:
+            body = with_event_id(body, event_id)
         fd = os.open(self.options.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.options.mode)
         try:
-            os.write(fd, encode_alert_json(alert))
+            os.write(fd, body)
         finally:
             os.close(fd)

@@ -4,12 +4,14 @@ Options (Kapacitor's ``httppost`` handler): ``url`` (required), ``headers`` (map
 ``capture-response`` (bool: put the response body in the error of a non-2xx answer),
 ``timeout`` (Go duration string such as ``"10s"``, or nanoseconds; 0 = default) and
 ``skip-ssl-verification`` (bool). Named ``endpoint`` s from a ``[[httppost]]`` config
-section are not supported: the option is rejected with that explanation.
+section are not supported: the option is rejected with that explanation. In the queued
+runtime the request has an ``X-Kapacity-Event-Id`` header (unless ``headers`` sets one).
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 
 from kapacity.alert.event import AlertData, encode_alert_json
+from kapacity.handlers.base import EVENT_ID_HTTP_HEADER
 from kapacity.handlers.errors import HandlerError, HandlerOptionError
 from kapacity.handlers.log import BackgroundHandler, option, reject_unknown
 
@@ -96,6 +99,20 @@ def parse_post_options(options: Mapping[str, Any]) -> PostOptions:
     )
 
 
+#: Printable ASCII except space and ``%``: kept as is in the event id header.
+_HEADER_SAFE = "!\"#$&'()*+,/:;<=>?@[\\]^`{|}"
+
+
+def header_value(event_id: str) -> str:
+    """``event_id`` as an HTTP header value: unchanged when it is printable ASCII without
+    space or ``%`` (ids of ASCII task names), else percent-encoded UTF-8 — one spelling per id.
+
+    >>> header_value("0:7:cpu:0"), header_value("0:7:tâche 1:0")
+    ('0:7:cpu:0', '0:7:t%C3%A2che%201:0')
+    """
+    return quote(event_id, safe=_HEADER_SAFE)
+
+
 class PostHandler(BackgroundHandler):
     kind = "post"
 
@@ -104,8 +121,10 @@ class PostHandler(BackgroundHandler):
         self._client = httpx.Client(timeout=options.timeout, verify=not options.skip_ssl_verification)
         super().__init__()
 
-    def deliver(self, alert: AlertData) -> None:
+    def deliver(self, alert: AlertData, event_id: str | None = None) -> None:
         headers = {**self.options.headers, "Content-Type": "application/json"}
+        if event_id is not None and EVENT_ID_HTTP_HEADER.lower() not in {k.lower() for k in headers}:
+            headers[EVENT_ID_HTTP_HEADER] = header_value(event_id)  # a user's header of that name wins
         try:
             resp = self._client.post(self.options.url, content=encode_alert_json(alert), headers=headers)
         except httpx.HTTPError as exc:

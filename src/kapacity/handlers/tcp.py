@@ -1,7 +1,8 @@
 """The ``tcp`` alert handler: send the alert JSON to ``address`` over a new TCP connection.
 
 Like Kapacitor, each alert opens a connection, writes the JSON line followed by one
-more newline, and closes it.
+more newline, and closes it. In the queued runtime the JSON ends with an ``"eventId"``
+field (see :mod:`kapacity.handlers.base`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kapacity.alert.event import AlertData, encode_alert_json
+from kapacity.handlers.base import with_event_id
 from kapacity.handlers.errors import HandlerError, HandlerOptionError
 from kapacity.handlers.log import BackgroundHandler, option, reject_unknown
 
@@ -53,8 +55,9 @@ class TCPHandler(BackgroundHandler):
         self.options = options
         super().__init__()
 
-    def deliver(self, alert: AlertData) -> None:
-        payload = encode_alert_json(alert) + b"\n"
+    def deliver(self, alert: AlertData, event_id: str | None = None) -> None:
+        body = encode_alert_json(alert)
+        payload = (body if event_id is None else with_event_id(body, event_id)) + b"\n"
         try:
             with socket.create_connection((self.options.host, self.options.port),
                                           timeout=self.options.timeout) as conn:
