@@ -18,6 +18,14 @@ transaction, and nothing becomes visible to ``read_committed`` readers until the
 discarded and the consumer is rewound to the batch start, so the batch runs again and its
 effects appear exactly once.
 
+Producer ids: a killed instance's open transaction is aborted when its successor initialises
+transactions, and the successor must then write with a **new producer id** (see
+:func:`incarnation_ids`): noida-db 0.2.3 lists an aborted transaction in every later fetch
+response, so librdkafka's ``read_committed`` consumers that fetch from past its abort marker
+drop every later record of the same producer id on that partition (silently: a stall, or a
+loss once a later offset commits). Kafka itself is not affected; the cost there is one more
+transactional id per restart (expired by the broker after ``transactional.id.expiration.ms``).
+
 State: on assignment a partition's state is restored from the changelog — from the local
 checkpoint (``<state dir>/<transactional id>/<partition>.json``, written at a clean
 :meth:`close`, deleted when read) if there is one, else from the beginning. After an
@@ -27,6 +35,8 @@ unclean shutdown there is no checkpoint, so local state is never trusted without
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,7 +52,7 @@ from kapacity.queue.base import DEFAULT_BATCH, Message
 from kapacity.queue.errors import QueueError, QueueUnavailableError
 from kapacity.queue.kinds import Kind
 
-__all__ = ["Output", "PartitionState", "Process", "TransactionalLoop", "restore_start"]
+__all__ = ["Output", "PartitionState", "Process", "TransactionalLoop", "incarnation_ids", "parse_epoch", "restore_start"]
 
 #: Restoring reads the changelog up to its end; a broker that stops answering fails restore
 #: rather than leaving the loop running on partial state.
@@ -126,6 +136,55 @@ def restore_start(checkpoint: int | None, low: int, high: int) -> int | None:
     if checkpoint is None or checkpoint < low or checkpoint > high:
         return None
     return checkpoint
+
+
+#: librdkafka's ``eos`` debug line once the coordinator answered InitProducerId.
+_ACQUIRED_PID: Final = re.compile(r"Acquired PID\{Id:(\d+),Epoch:(\d+)\}")
+#: Working ids of earlier incarnations initialised (fenced, leftovers aborted) at start: the
+#: previous one, and the one before in case the previous died between its two steps.
+PREVIOUS_INCARNATIONS: Final = 2
+
+
+def parse_epoch(lines: Iterable[str]) -> int | None:
+    """The producer epoch in librdkafka's ``eos`` debug lines (last one wins), else ``None``.
+
+    >>> parse_epoch(["Acquiring ProducerId", "Acquired PID{Id:1000,Epoch:7}"])
+    7
+    """
+    epoch = None
+    for line in lines:
+        if (m := _ACQUIRED_PID.search(line)) is not None:
+            epoch = int(m.group(2))
+    return epoch
+
+
+def incarnation_ids(base: str, epoch: int, previous: int = PREVIOUS_INCARNATIONS) -> tuple[str, list[str]]:
+    """The working transactional id of the incarnation that got ``epoch`` on ``base``, and
+    the working ids of the ``previous`` incarnations before it (oldest first).
+
+    ``base`` is only ever initialised, never used for a transaction: its epoch, bumped by the
+    coordinator at each initialisation, numbers the incarnations durably (on the broker, so
+    a lost state dir does not matter) and gives each one a producer id of its own.
+
+    >>> incarnation_ids("kapacity_engine_a", 5)
+    ('kapacity_engine_a.5', ['kapacity_engine_a.3', 'kapacity_engine_a.4'])
+    >>> incarnation_ids("kapacity_engine_a", 0)
+    ('kapacity_engine_a.0', [])
+    """
+    return f"{base}.{epoch}", [f"{base}.{e}" for e in range(max(0, epoch - previous), epoch)]
+
+
+class _Lines(logging.Handler):
+    """Collects the messages of a client's ``logger`` (librdkafka debug output)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 PartitionsHook = Callable[[list[int]], None]
 """Called with partition numbers: after a restore (assign), before a drop (revoke), after an abort."""
 
@@ -178,17 +237,62 @@ class TransactionalLoop:
                 "stats_cb": self._on_stats,
             }
         )
-        producer = settings.producer_properties()
-        producer["transactional.id"] = self.transactional_id
-        producer.setdefault("transaction.timeout.ms", str(DEFAULT_TRANSACTION_TIMEOUT_MS))
-        self._producer = Producer(producer)
-        try:
-            # Fences a previous incarnation (same transactional id) and aborts what it left
-            # open: read_committed readers are not held back by a killed instance.
-            self._producer.init_transactions(TXN_TIMEOUT_S)
-        except KafkaException as exc:
-            raise QueueUnavailableError(f"cannot start transactions as {self.transactional_id}: {exc}") from None
+        self._producer_props = settings.producer_properties()
+        self._producer_props.setdefault("transaction.timeout.ms", str(DEFAULT_TRANSACTION_TIMEOUT_MS))
+        #: The transactional id the transactions run under (see :func:`incarnation_ids`).
+        self.working_id = self.transactional_id
+        self._producer = self._start_producer()
+        self._producer_open = True
+        self._fresh_producer_needed = False
         self._consumer.subscribe([self._source_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    # --- producer incarnations -----------------------------------------------------------
+
+    def _init(self, transactional_id: str, extra: dict[str, Any] | None = None) -> Producer:
+        producer = Producer({**self._producer_props, **(extra or {}), "transactional.id": transactional_id})
+        try:
+            producer.init_transactions(TXN_TIMEOUT_S)
+        except KafkaException as exc:
+            raise QueueUnavailableError(f"cannot start transactions as {transactional_id}: {exc}") from None
+        return producer
+
+    def _start_producer(self) -> Producer:
+        """A transactional producer with a producer id no earlier incarnation used.
+
+        Initialising the base id, then the previous incarnations' working ids, fences their
+        zombies and aborts what they left open (``read_committed`` readers are not held back
+        by a killed instance); the new working id then writes with a fresh producer id, never
+        after one of its own abort markers (see the module doc). Should the epoch not show in
+        librdkafka's debug output, the base id itself is the working id (the old scheme).
+        """
+        lines = _Lines()
+        logger = logging.getLogger(f"kapacity.queue.txn.{self.transactional_id}")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(lines)
+        try:
+            base = self._init(self.transactional_id, {"debug": "eos", "logger": logger})
+            base.poll(0)  # serves the queued log lines
+            base.close()
+        finally:
+            logger.removeHandler(lines)
+        epoch = parse_epoch(lines.lines)
+        if epoch is None:
+            log.warning("no producer epoch for %s in librdkafka's output: its producer id is reused",
+                        self.transactional_id)
+            self.working_id = self.transactional_id
+            return self._init(self.transactional_id)
+        self.working_id, previous = incarnation_ids(self.transactional_id, epoch)
+        for old in previous:
+            self._init(old).close()
+        return self._init(self.working_id)
+
+    def _renew_producer(self) -> None:
+        if self._producer_open:
+            self._producer_open = False
+            self._producer.close()
+        self._producer = self._start_producer()
+        self._producer_open, self._fresh_producer_needed = True, False
 
     # --- assignment and restore ---------------------------------------------------------
 
@@ -267,8 +371,15 @@ class TransactionalLoop:
 
     # --- the loop -----------------------------------------------------------------------
 
+    #: Called with the partitions a batch touched once its messages are processed, before
+    #: their state changes are produced: a stage that builds its state records once per
+    #: batch (not per message) ``put``s them here. Part of the transaction (a failure aborts).
+    before_changelog: PartitionsHook | None = None
+
     def run_once(self, max_messages: int = DEFAULT_BATCH, timeout: float = 1.0) -> int:
         """Process one batch in one transaction; returns how many messages it handled."""
+        if self._fresh_producer_needed:  # after an abort (see the module doc); before the poll,
+            self._renew_producer()       # so that a failure here leaves no record polled
         first = self._consumer.poll(timeout)
         if first is None:
             return 0
@@ -279,14 +390,21 @@ class TransactionalLoop:
             return 0
         self._producer.begin_transaction()
         touched: set[int] = set()
+        # The per-message path: locals, and output topics resolved once per batch.
+        states, process, message, produce = self.states, self._process, self._message, self._produce
+        topics: dict[Kind, str] = {}
         try:
             for r in records:
                 p = r.partition() or 0
-                state = self.states[p]
+                state = states[p]
                 touched.add(p)
-                message = self._message(r)
-                for kind, key, value in self._process(message, state):
-                    self._produce(self.naming.topic(kind), key, value, None)
+                for kind, key, value in process(message(r, p), state):
+                    topic = topics.get(kind)
+                    if topic is None:
+                        topic = topics[kind] = self.naming.topic(kind)
+                    produce(topic, key, value, None)
+            if self.before_changelog is not None:
+                self.before_changelog(sorted(touched))
             for p in touched:
                 for key, value in self.states[p]._changes():
                     self._produce(self._changelog, key, value, p)
@@ -301,7 +419,7 @@ class TransactionalLoop:
             self.states[p]._commit()
         return len(records)
 
-    def _message(self, r: KafkaMessage) -> Message:
+    def _message(self, r: KafkaMessage, partition: int | None = None) -> Message:
         raw_key = r.key()
         raw = r.value()
         return Message(
@@ -309,13 +427,16 @@ class TransactionalLoop:
             raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else "",
             None if raw is None else codec.decode(raw),
             r.offset() or 0,
-            r.partition() or 0,
+            (r.partition() or 0) if partition is None else partition,
             r.timestamp()[1],
         )
 
     def _produce(self, topic: str, key: str, value: Any, partition: int | None) -> None:
         data = None if value is None else codec.encode(value)
-        self.produce_raw(topic, key.encode("utf-8"), data, partition)
+        try:  # the common case without produce_raw's keyword building (-1: librdkafka picks)
+            self._producer.produce(topic, data, key.encode("utf-8"), partition=-1 if partition is None else partition)
+        except BufferError:
+            self.produce_raw(topic, key.encode("utf-8"), data, partition)
 
     def produce_raw(
         self,
@@ -359,14 +480,17 @@ class TransactionalLoop:
         try:
             self._producer.abort_transaction(TXN_TIMEOUT_S)
         except KafkaException as exc:  # fenced or fatal: the caller must drop this loop
-            raise QueueError(f"cannot abort the transaction of {self.transactional_id}: {exc}") from exc
+            raise QueueError(f"cannot abort the transaction of {self.working_id}: {exc}") from exc
+        # Its producer id now has an abort marker on the touched partitions: the next batch
+        # writes with a new one (noida-db would hide its records from read_committed readers).
+        self._fresh_producer_needed = True
         first: dict[int, int] = {}
         for r in records:
             p = r.partition() or 0
             first.setdefault(p, r.offset() or 0)
         for p, o in first.items():
             self._consumer.seek(TopicPartition(self._source_topic, p, o))
-        log.warning("transaction of %s aborted; %d messages will be processed again", self.transactional_id, len(records))
+        log.warning("transaction of %s aborted; %d messages will be processed again", self.working_id, len(records))
 
     def assignment(self) -> list[int]:
         """The partitions of the source this loop owns now."""

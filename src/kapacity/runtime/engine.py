@@ -112,17 +112,22 @@ def _process_points(
     """Events of the tasks ``proc`` runs; with a ``router``, the ``repartition`` records of
     the tasks that are not series-aligned (in point order: a group's order is kept)."""
     for m in messages:
-        try:
-            point = point_from_value(m.value)
-        except (RecordError, TypeError, ValueError) as exc:
-            log.error("poison point at %d:%d moved to the dead-letter queue: %s", m.partition, m.offset, exc)
-            yield Kind.DEAD_LETTER, m.key, {"kind": "points", "offset": m.offset, "error": str(exc), "value": m.value}
-            continue
-        for ev in proc.process(m.offset, point):
-            yield Kind.EVENTS, ev.alert.id, ev.value()
-        if router is not None:
-            for key, value in router.routes(point):
-                yield Kind.REPARTITION, key, value
+        yield from _point_outputs(proc, m, router)
+
+
+def _point_outputs(proc: PartitionProcessor, m: Message, router: Router | None) -> list[Output]:
+    """The outputs of one point (the per-message hot path: a list, no generator)."""
+    try:
+        point = point_from_value(m.value)
+    except (RecordError, TypeError, ValueError) as exc:
+        log.error("poison point at %d:%d moved to the dead-letter queue: %s", m.partition, m.offset, exc)
+        return [(Kind.DEAD_LETTER, m.key, {"kind": "points", "offset": m.offset, "error": str(exc), "value": m.value})]
+    out: list[Output] = [(Kind.EVENTS, ev.alert.id, ev.value()) for ev in proc.process(m.offset, point)]
+    if router is not None:
+        routes = router.routes(point)
+        if routes:
+            out.extend([(Kind.REPARTITION, key, value) for key, value in routes])
+    return out
 
 
 # --- Kafka ------------------------------------------------------------------------------------
@@ -171,6 +176,17 @@ class _TaskStage(_KafkaStage):
             if p in self.processors:
                 self.processors[p].abort()
 
+    def _put_changes(self, partitions: list[int]) -> None:
+        """The batch's alert-state records, built once per batch (the loop's
+        ``before_changelog``): a group a batch touched 50 times is written once."""
+        for p in partitions:
+            proc = self.processors.get(p)
+            if proc is None:
+                continue
+            state = self.loop.states[p]
+            for k, v in proc.drain_changes().items():
+                state.put(k, v) if v is not None else state.delete(k)
+
 
 class KafkaEngineStage(_TaskStage):
     name = "engine"
@@ -188,21 +204,24 @@ class KafkaEngineStage(_TaskStage):
         self.events = 0
         self.repartitioned = 0
 
-        def process(m: Message, state: PartitionState) -> Iterator[Output]:
-            self._defs.refresh_once()
-            proc = self.processors[m.partition]
-            for out in _process_points(proc, (m,), self.router):
-                self.events += out[0] is Kind.EVENTS
-                self.repartitioned += out[0] is Kind.REPARTITION
-                yield out
-            for k, v in proc.drain_changes().items():
-                state.put(k, v) if v is not None else state.delete(k)
+        defs, router, processors = self._defs, self.router, self.processors
+
+        def process(m: Message, state: PartitionState) -> list[Output]:
+            if not defs.fresh:
+                defs.refresh_once()
+            out = _point_outputs(processors[m.partition], m, router)
+            if out:
+                for o in out:
+                    self.events += o[0] is Kind.EVENTS
+                    self.repartitioned += o[0] is Kind.REPARTITION
+            return out
 
         self.loop = TransactionalLoop(
             config.queue.kafka, name="engine", source=Kind.POINTS, changelog=Kind.ALERT_STATE,
             process=process, state_dir=state_dir, instance=instance,
             on_assign=self._assigned, on_revoke=self._revoked, on_abort=self._aborted,
         )
+        self.loop.before_changelog = self._put_changes
 
     def _new_processor(self, partition: int) -> PartitionProcessor:
         return PartitionProcessor(partition, self.tasks, self.loop.states[partition]._data,
@@ -266,14 +285,13 @@ class KafkaRegroupStage(_TaskStage):
             for ev in proc.process(m.offset, point, only=tid):
                 self.events += 1
                 yield Kind.EVENTS, ev.alert.id, ev.value()
-            for k, v in proc.drain_changes().items():
-                state.put(k, v) if v is not None else state.delete(k)
 
         self.loop = TransactionalLoop(
             config.queue.kafka, name="regroup", source=Kind.REPARTITION, changelog=Kind.REGROUP_STATE,
             process=process, state_dir=state_dir, instance=instance,
             on_assign=self._assigned, on_revoke=self._revoked, on_abort=self._aborted,
         )
+        self.loop.before_changelog = self._put_changes
 
     def _new_processor(self, partition: int) -> PartitionProcessor:
         return PartitionProcessor(partition, self.tasks, self.loop.states[partition]._data,

@@ -94,6 +94,21 @@ def _field(v: Mapping[str, Any], name: str, kind: type, what: str) -> Any:
 
 
 def point_from_value(v: Any) -> Point:
+    """The point of a ``points`` value; :class:`RecordError` names a missing or mistyped field.
+
+    The value's ``t`` and ``f`` dicts become the point's (values are freshly decoded per
+    record): no copy on the hot path. Anything unusual takes the checking path below.
+    """
+    if type(v) is dict:
+        m, t, f, ts = v.get("m"), v.get("t"), v.get("f"), v.get("ts")
+        db, rp = v.get("db", ""), v.get("rp", "")
+        if (type(m) is str and type(f) is dict and type(ts) is int and (t is None or type(t) is dict)
+                and type(db) is str and type(rp) is str):
+            return Point(m, t or {}, f, ts, db, rp)
+    return _checked_point(v)
+
+
+def _checked_point(v: Any) -> Point:
     return Point(
         _field(v, "m", str, "point"),
         dict(v.get("t") or {}),
