@@ -6,7 +6,10 @@
     buffering and stats included) and the run ends when all N are acknowledged.
 
 Both use the librdkafka properties kapacity derives from the same ``[[kafka]]`` section
-(batch-size 100, batch-timeout 1s by default: Kapacitor's defaults).
+(batch-size 100, batch-timeout 1s by default: Kapacitor's defaults). Both leave the partition
+to librdkafka's ``consistent_random`` key hash (raw: librdkafka's default; the handler: its
+default ``crc32`` is the same rule, so the producer lets the client apply it), so the raw side
+stays the ceiling for the same placement of messages.
 
 Run: ``.venv/bin/python bench/kafka_handler.py [--n N] [--batch-size B] [--partitions P] [--repeat R]``.
 Starts its own Tansu broker unless ``KAPACITY_BENCH_KAFKA=host:port`` names one.

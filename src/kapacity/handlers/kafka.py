@@ -55,7 +55,9 @@ from kapacity.kafka.producer import (
     Chooser,
     ClusterProducer,
     ConfluentTransport,
+    Headers,
     TopicStats,
+    by_client_hash,
     message_timeout_s,
 )
 
@@ -170,8 +172,13 @@ def parse_kafka_options(
     return KafkaHandlerSpec(cluster.id, topic, template, disable, algorithm)
 
 
-def make_chooser(spec: KafkaHandlerSpec) -> Chooser:
-    """How a handler places messages: hash of the alert ID, or least bytes sent so far."""
+def make_chooser(spec: KafkaHandlerSpec, client_partitioner: str | None = None) -> Chooser:
+    """How a handler places messages: hash of the alert ID, or least bytes sent so far.
+
+    ``client_partitioner`` is the algorithm the producer's client applies itself (see
+    :attr:`~kapacity.kafka.producer.Transport.client_partitioner`): when it is the handler's,
+    the client hashes the ID (same partition, no Python call per alert).
+    """
     if spec.disable_partition_by_id:
         balancer = LeastBytesBalancer()
 
@@ -181,6 +188,8 @@ def make_chooser(spec: KafkaHandlerSpec) -> Chooser:
             return p
 
         return least_bytes
+    if spec.partition_algorithm == client_partitioner:
+        return by_client_hash
     partition = get_partitioner(spec.partition_algorithm)
     if spec.partition_algorithm == "crc32":
         # The default algorithm, inlined (one call per alert instead of three); an empty
@@ -306,7 +315,8 @@ class KafkaHandler:
         self._template = template
         self._topic = spec.topic
         self._send = producer.send
-        self._choose = make_chooser(spec)
+        # The transactional producer (runtime) has no client partitioner: it chooses.
+        self._choose = make_chooser(spec, getattr(producer, "client_partitioner", None))
         self._on_close = on_close
         self._closed = False
 
@@ -327,7 +337,9 @@ class KafkaHandler:
             return encode_alert_json(alert)
         return self._template.execute(alert).encode("utf-8")
 
-    def handle(self, alert: AlertData) -> None:
+    def handle(self, alert: AlertData, headers: Headers | None = None) -> None:
+        """Send ``alert`` (non-blocking); ``headers`` go on its Kafka record (e.g. the
+        runtime's ``kapacity-event-id`` for receivers that de-duplicate)."""
         # The hot path, kept flat (render inlined, attributes bound once).
         template = self._template
         try:
@@ -336,7 +348,11 @@ class KafkaHandler:
             what = "failed to execute alert template" if template is not None else "failed to encode the alert"
             self._producer.record_error(self._topic, f"alert {alert.id!r}: {what}: {exc}")
             return
-        self._send(self._topic, alert.id.encode("utf-8"), value, self._choose)
+        if headers is None:
+            self._send(self._topic, alert.id.encode("utf-8"), value, self._choose)
+        else:
+            # Only ClusterProducer takes headers (the transactional producer adds its own).
+            self._send(self._topic, alert.id.encode("utf-8"), value, self._choose, headers)
 
     def flush(self, timeout: float) -> bool:
         return self._producer.flush(timeout)

@@ -10,7 +10,10 @@ Guarantees, per handler target:
 * **Any other handler** (log, post, tcp, exec, Kafka on another cluster): at-least-once. The
   handler must acknowledge (``flush`` true and no new failure in its counters) before the
   event's offset is committed; an event processed again after a crash is sent again with
-  the same alert and the same event id (``eid``) available to de-duplicate.
+  the same alert and the same event id (``eid``) available to de-duplicate: the Kafka
+  record's ``kapacity-event-id`` header, post's ``X-Kapacity-Event-Id`` request header,
+  exec's ``KAPACITY_EVENT_ID`` environment variable, an ``"eventId"`` field ending the JSON
+  of tcp and log (:mod:`kapacity.handlers.base`).
 * A target that fails :data:`MAX_ATTEMPTS` times in a row is given up for this event: the
   event and the error go to the ``dead_letter`` kind (counted), and the loop goes on.
 * A target that neither acknowledges nor reports a failure within :data:`ACK_TIMEOUT_S`
@@ -38,7 +41,7 @@ from kapacity.alert.handlerspec import HandlerSpec
 from kapacity.alert.match import MatchContext, compile_match
 from kapacity.alert.topics import EventState
 from kapacity.config.model import Config
-from kapacity.handlers.base import Handler
+from kapacity.handlers.base import EventIdHandler, Handler
 from kapacity.runtime.errors import TargetUnavailable
 from kapacity.runtime.records import EVENT_ID_HEADER, EventRecord
 
@@ -114,6 +117,12 @@ class _Target:
     match: Callable[[MatchContext], bool] | None = None
     spec: HandlerSpec | None = None
     txn: _TxnProducer | None = field(default=None)
+    #: A Kafka handler outside the transaction: its ``handle(alert, headers)``, so that its
+    #: record carries the event id header too (at-least-once: receivers de-duplicate by it).
+    with_headers: Callable[[AlertData, list[tuple[str, str | bytes | None]]], None] | None = None
+    #: Any other handler that can label a send with the event id (post header, exec
+    #: environment, tcp/log ``eventId`` field: see :mod:`kapacity.handlers.base`).
+    with_event_id: Callable[[AlertData, str], None] | None = None
     #: Stable across re-creation (``topic/id``, or the chained handler's kind and options):
     #: what the acknowledgement memory is keyed by.
     key: str = ""
@@ -193,7 +202,15 @@ class Deliverer:
             # KafkaHandler only calls send/flush/record_error/stats on its producer.
             handler = KafkaHandler(spec, txn, template)  # type: ignore[arg-type]  # duck-typed producer
             return _Target(label, handler, txn=txn)
-        return _Target(label, self.registry.create(kind, options))
+        created = self.registry.create(kind, options)
+        if kind == "kafka":
+            from kapacity.handlers.kafka import KafkaHandler
+
+            if isinstance(created, KafkaHandler):
+                return _Target(label, created, with_headers=created.handle)
+        if isinstance(created, EventIdHandler):
+            return _Target(label, created, with_event_id=created.handle_event)
+        return _Target(label, created)
 
     # --- delivery ------------------------------------------------------------------------
 
@@ -263,7 +280,12 @@ class Deliverer:
                     before = sent[1]  # already handed over: wait for its ack, do not send twice
                 else:
                     before = _failures(target.handler)
-                    target.handler.handle(alert)
+                    if target.with_headers is not None:
+                        target.with_headers(alert, [(EVENT_ID_HEADER, eid.encode())])
+                    elif target.with_event_id is not None:
+                        target.with_event_id(alert, eid)
+                    else:
+                        target.handler.handle(alert)
                 acked = target.handler.flush(ACK_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - any failure counts as an attempt
                 error = str(exc)

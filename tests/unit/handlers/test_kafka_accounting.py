@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -32,10 +33,20 @@ class ThreadedTransport:
     lock: threading.Lock = field(default_factory=threading.Lock)
     served: int = 0
 
+    client_partitioner: str | None = None
+
     def bind(self, sink: DeliverySink) -> None:
         self.sink = sink
 
-    def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
+    def direct_produce(self, topic: str) -> None:
+        return None
+
+    def refusal(self, exc: Exception) -> Any:
+        raise exc
+
+    def produce(
+        self, topic: str, key: bytes, value: bytes, partition: int, attempt: int, headers: Any = None
+    ) -> None:
         with self.lock:
             self.queue.append((topic, key, value, partition, attempt))
 

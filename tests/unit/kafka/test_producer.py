@@ -34,6 +34,17 @@ class Sent:
     value: bytes
     partition: int
     attempt: int
+    headers: Any = None
+
+    def report_to(self, sink: DeliverySink, err: RdError | None) -> None:
+        if self.headers is None:  # as ConfluentTransport: six arguments unless there are headers
+            sink.delivered(err, self.topic, self.key, self.value, self.partition, self.attempt)
+        else:
+            sink.delivered(err, self.topic, self.key, self.value, self.partition, self.attempt, self.headers)
+
+
+class ClientRefusal(Exception):
+    """What the fake's direct produce call raises, as confluent-kafka raises KafkaException."""
 
 
 @dataclass
@@ -48,17 +59,39 @@ class FakeTransport:
     refuse: KafkaError | None = None  # raised by the next produce() call
     auto_ack: bool = False  # flush() acknowledges everything, as a live broker would
     purged: list[Sent] = field(default_factory=list)
+    client_partitioner: str | None = None
+    direct: bool = False  # offer direct_produce (as ConfluentTransport does)
+    direct_calls: int = 0
 
     def bind(self, sink: DeliverySink) -> None:
         self.sink = sink
 
-    def produce(self, topic: str, key: bytes, value: bytes, partition: int, attempt: int) -> None:
+    def direct_produce(self, topic: str) -> tuple[Any, Any] | None:
+        return (self._direct_call, f"report-{topic}") if self.direct else None
+
+    def _direct_call(self, topic: str, value: bytes, key: bytes, partition: int, report: Any) -> None:
+        assert report == f"report-{topic}"
+        self.direct_calls += 1
+        try:
+            self.produce(topic, key, value, partition, 0)
+        except KafkaError as exc:
+            raise ClientRefusal(exc) from None  # the client's own exception type
+
+    def refusal(self, exc: Exception) -> KafkaError:
+        if not isinstance(exc, ClientRefusal):
+            raise exc
+        refused: KafkaError = exc.args[0]
+        return refused
+
+    def produce(
+        self, topic: str, key: bytes, value: bytes, partition: int, attempt: int, headers: Any = None
+    ) -> None:
         if len(self.queue) >= self.queue_limit:
             raise BufferError("queue full")
         if self.refuse is not None:
             err, self.refuse = self.refuse, None
             raise err
-        sent = Sent(topic, key, value, partition, attempt)
+        sent = Sent(topic, key, value, partition, attempt, headers)
         self.queue.append(sent)
         self.produced.append(sent)
 
@@ -81,7 +114,7 @@ class FakeTransport:
         purged, self.purged = self.purged, []
         assert self.sink is not None
         for s in purged:
-            self.sink.delivered(RdError(RdError._PURGE_QUEUE), s.topic, s.key, s.value, s.partition, s.attempt)
+            s.report_to(self.sink, RdError(RdError._PURGE_QUEUE))
 
     def close(self) -> None:
         self.closed = True
@@ -94,7 +127,7 @@ class FakeTransport:
         take = self.queue[: len(self.queue) if count is None else count]
         del self.queue[: len(take)]
         for s in take:
-            self.sink.delivered(err, s.topic, s.key, s.value, s.partition, s.attempt)
+            s.report_to(self.sink, err)
 
 
 class Clock:
@@ -389,3 +422,91 @@ def test_every_accepted_message_is_accounted_for_exactly_once(ops: list[tuple[st
         s = p.stats(topic)
         assert s.in_flight == 0
         assert s.write_messages + s.write_errors + s.dropped == n
+
+
+
+EID_1 = [("kapacity-event-id", b"e-1")]
+EID_2 = [("kapacity-event-id", b"e-2")]
+
+
+def test_headers_survive_the_pending_queue_and_reenqueues() -> None:
+    t = FakeTransport(partitions={"alerts": 2})
+    p = make(t)
+    p.send("alerts", b"k", b"first", by_key_length, EID_1)  # metadata unknown: pending queue
+    p.run_once(0)
+    t.report(RdError(RdError._MSG_TIMED_OUT))  # retriable: re-enqueued with its headers
+    p.run_once(0)
+    p.send("alerts", b"k", b"plain", by_key_length)
+    t.report(None)
+    assert [(s.value, s.attempt, s.headers) for s in t.produced] == [
+        (b"first", 0, EID_1), (b"first", 1, EID_1), (b"plain", 0, None)
+    ]
+    assert p.stats("alerts") == TopicStats(write_messages=2)
+
+
+def test_headers_go_straight_to_the_client_or_wait_with_a_parked_message() -> None:
+    t = FakeTransport(partitions={"alerts": 1}, queue_limit=1)
+    p = make(t)
+    p.send("alerts", b"k", b"a", by_key_length)
+    p.run_once(0)
+    p.send("alerts", b"k", b"b", by_key_length, EID_2)  # the client's queue is full: parked
+    assert [s.headers for s in t.produced] == [None]
+    t.report(None)
+    p.run_once(0)
+    t.report(None)
+    p.send("alerts", b"k", b"c", by_key_length, EID_1)  # steady state: straight through
+    assert [(s.value, s.headers) for s in t.produced] == [(b"a", None), (b"b", EID_2), (b"c", EID_1)]
+
+
+def test_direct_produce_path_counts_acks_and_refusals_like_the_transport_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = FakeTransport(partitions={"alerts": 2}, direct=True, queue_limit=3)
+    p = make(t)
+    p.send("alerts", b"k", b"first", by_key_length)  # metadata unknown: via the pending queue
+    p.run_once(0)
+    assert t.direct_calls == 0
+    p.send("alerts", b"k", b"second", by_key_length)  # steady state: the client's own call
+    p.send("alerts", b"k", b"third", by_key_length, EID_1)  # headers: through produce()
+    assert t.direct_calls == 1
+    t.report(None)
+    assert p.send("alerts", b"k", b"fourth", by_key_length)
+    t.refuse = KafkaDeliveryError("Broker: Message size too large", retriable=False)
+    with caplog.at_level(logging.ERROR, logger="kapacity.kafka.producer"):
+        assert p.send("alerts", b"k", b"huge", by_key_length) is False
+    assert "alert not sent: Broker: Message size too large" in caplog.text
+    t.report(None)
+    for value in (b"fifth", b"sixth", b"seventh", b"parked"):  # the last finds the queue full
+        assert p.send("alerts", b"k", value, by_key_length)
+    assert t.direct_calls == 7
+    assert p.stats("alerts") == TopicStats(write_messages=4, write_errors=1, in_flight=4)
+    t.report(None)
+    p.run_once(0)
+    t.report(None)
+    assert [s.value for s in t.produced] == [
+        b"first", b"second", b"third", b"fourth", b"fifth", b"sixth", b"seventh", b"parked"
+    ]
+    assert p.stats("alerts") == TopicStats(write_messages=8, write_errors=1)
+
+
+def test_client_partitioned_messages_go_with_the_unassigned_partition() -> None:
+    from kapacity.kafka.producer import PARTITION_BY_CLIENT, by_client_hash
+
+    t = FakeTransport(partitions={"alerts": 3}, client_partitioner="crc32")
+    p = make(t)
+    assert p.client_partitioner == "crc32"
+    p.send("alerts", b"a", b"pending", by_client_hash)
+    p.run_once(0)
+    p.send("alerts", b"b", b"direct", by_client_hash)
+    assert [s.partition for s in t.produced] == [PARTITION_BY_CLIENT, PARTITION_BY_CLIENT]
+
+
+def test_confluent_transport_lets_librdkafka_hash_keys_like_crc32_unless_configured() -> None:
+    t = ConfluentTransport({"bootstrap.servers": "127.0.0.1:1"})
+    other = ConfluentTransport({"bootstrap.servers": "127.0.0.1:1", "partitioner": "murmur2"})
+    try:
+        assert t.client_partitioner == "crc32"
+        assert other.client_partitioner is None
+    finally:
+        t.close()
+        other.close()
