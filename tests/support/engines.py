@@ -180,13 +180,15 @@ def stop_all(engines: Iterable[EngineProcess]) -> None:
 # --- the cluster as the membership view shows it ----------------------------------------------
 
 
-def assignment(instances: Iterable[Mapping[str, Any]], stage: str = "engine") -> dict[str, list[int]]:
-    """Running instance → partitions of ``stage``, from ``Runtime.status()["instances"]``
-    (instances without that stage, or not ``running``, are left out)."""
+def assignment(instances: Iterable[Mapping[str, Any]], stage: str = "engine",
+               states: tuple[str, ...] = ("running",)) -> dict[str, list[int]]:
+    """Instance → partitions of ``stage``, from ``Runtime.status()["instances"]`` (instances
+    without that stage, or in none of ``states`` — add ``"adopted"`` to count the stages a
+    survivor runs for a lost instance — are left out)."""
     out: dict[str, list[int]] = {}
     for member in instances:
         info = (member.get("stages") or {}).get(stage)
-        if member.get("state") == "running" and isinstance(info, Mapping) and "partitions" in info:
+        if member.get("state") in states and isinstance(info, Mapping) and "partitions" in info:
             out[str(member["instance"])] = sorted(int(p) for p in info["partitions"])
     return out
 

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
 from kapacity.config.queue import KafkaQueueConfig
@@ -52,7 +52,17 @@ from kapacity.queue.base import DEFAULT_BATCH, Message
 from kapacity.queue.errors import QueueError, QueueUnavailableError
 from kapacity.queue.kinds import Kind
 
-__all__ = ["Output", "PartitionState", "Process", "TransactionalLoop", "incarnation_ids", "parse_epoch", "restore_start"]
+__all__ = [
+    "FatalLoopError",
+    "Output",
+    "PartitionState",
+    "Process",
+    "TransactionalLoop",
+    "incarnation_ids",
+    "is_fatal",
+    "parse_epoch",
+    "restore_start",
+]
 
 #: Restoring reads the changelog up to its end; a broker that stops answering fails restore
 #: rather than leaving the loop running on partial state.
@@ -66,6 +76,38 @@ STATS_INTERVAL_MS: Final = 1000
 
 Output = tuple[Kind, str, Any]
 """``(kind, key, value)`` produced by ``process``; value ``None`` is a tombstone."""
+
+
+class FatalLoopError(QueueError):
+    """A client of the loop failed for good: fenced by another client with the same
+    ``group.instance.id`` or transactional id, or in librdkafka's fatal state. No retry of
+    the batch can succeed: the loop must be dropped (and built again with new clients, if
+    the stage is still this process's to run)."""
+
+    retriable = False
+
+
+#: Errors after which a client cannot go on. A consumer whose static membership was taken by
+#: another client with its ``group.instance.id`` gets FENCED_INSTANCE_ID (librdkafka makes it
+#: fatal); a producer whose transactional id was initialised by another gets PRODUCER_FENCED
+#: / INVALID_PRODUCER_EPOCH, or the local _FENCED.
+_FENCED_CODES: Final = frozenset({
+    KafkaError._FATAL, KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID,
+    KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
+})
+
+
+def is_fatal(err: object) -> bool:
+    """Whether a ``KafkaError`` (or a ``KafkaException`` carrying one) ends its client.
+
+    >>> is_fatal(KafkaError(KafkaError.FENCED_INSTANCE_ID)), is_fatal(KafkaError(KafkaError._TRANSPORT))
+    (True, False)
+    """
+    if isinstance(err, KafkaException) and err.args:
+        err = err.args[0]
+    if not isinstance(err, KafkaError):
+        return False
+    return bool(err.fatal()) or err.code() in _FENCED_CODES
 
 
 class PartitionState:
@@ -225,8 +267,11 @@ class TransactionalLoop:
         self._consumer_props = settings.consumer_properties()
         self.states: dict[int, PartitionState] = {}
         self._lag: dict[int, int] = {}
+        #: Why a client of this loop is dead for good (see :class:`FatalLoopError`), else None.
+        self.fatal: str | None = None
         self._consumer = Consumer(
             {
+                "error_cb": self._on_error,
                 "statistics.interval.ms": STATS_INTERVAL_MS,
                 # Static membership: a restarted instance (same name) takes its partitions
                 # back instead of waiting for the broker to expire the dead member.
@@ -248,8 +293,20 @@ class TransactionalLoop:
 
     # --- producer incarnations -----------------------------------------------------------
 
+    def _on_error(self, err: object) -> None:
+        """librdkafka's error callback (inside poll), also given the errors of failed calls:
+        remembers a fatal one for :meth:`run_once`."""
+        if is_fatal(err) and self.fatal is None:
+            self.fatal = str(err)
+            log.error("%s: fatal client error: %s", self.transactional_id, err)
+
+    def _check_fatal(self) -> None:
+        if self.fatal is not None:
+            raise FatalLoopError(f"{self.transactional_id} cannot go on: {self.fatal}")
+
     def _init(self, transactional_id: str, extra: dict[str, Any] | None = None) -> Producer:
-        producer = Producer({**self._producer_props, **(extra or {}), "transactional.id": transactional_id})
+        producer = Producer({"error_cb": self._on_error, **self._producer_props, **(extra or {}),
+                             "transactional.id": transactional_id})
         try:
             producer.init_transactions(TXN_TIMEOUT_S)
         except KafkaException as exc:
@@ -378,12 +435,17 @@ class TransactionalLoop:
 
     def run_once(self, max_messages: int = DEFAULT_BATCH, timeout: float = 1.0) -> int:
         """Process one batch in one transaction; returns how many messages it handled."""
+        self._check_fatal()
         if self._fresh_producer_needed:  # after an abort (see the module doc); before the poll,
             self._renew_producer()       # so that a failure here leaves no record polled
         first = self._consumer.poll(timeout)
         if first is None:
             return 0
         records = [first, *self._consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
+        for r in records:
+            if r.error() is not None:
+                self._on_error(r.error())
+        self._check_fatal()
         # A partition revoked during consume() is no longer ours: its records go to the new owner.
         records = [r for r in records if r.error() is None and (r.partition() or 0) in self.states]
         if not records:
@@ -412,8 +474,18 @@ class TransactionalLoop:
                 self._positions(records), self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S
             )
             self._producer.commit_transaction(TXN_TIMEOUT_S)
-        except BaseException:
-            self._abort(records, touched)
+        except BaseException as exc:
+            if is_fatal(exc):  # fenced: no abort can succeed; the next owner aborts it
+                self._on_error(exc)
+                self._discard(touched)
+                raise FatalLoopError(f"{self.working_id} cannot go on: {exc}") from exc
+            try:
+                self._abort(records, touched)
+            except QueueError as abort_exc:
+                if is_fatal(abort_exc.__cause__):
+                    self._on_error(abort_exc.__cause__)
+                    raise FatalLoopError(str(abort_exc)) from exc
+                raise
             raise
         for p in touched:
             self.states[p]._commit()
@@ -472,11 +544,15 @@ class TransactionalLoop:
             last[r.partition() or 0] = r.offset() or 0
         return [TopicPartition(self._source_topic, p, o + 1) for p, o in last.items()]
 
-    def _abort(self, records: list[KafkaMessage], touched: set[int]) -> None:
+    def _discard(self, touched: set[int]) -> None:
+        """The batch's state changes, gone (the transaction is aborted, here or by the broker)."""
         for p in touched:
             self.states[p]._abort()
         if self._hooks[2] is not None:
             self._hooks[2](sorted(touched))
+
+    def _abort(self, records: list[KafkaMessage], touched: set[int]) -> None:
+        self._discard(touched)
         try:
             self._producer.abort_transaction(TXN_TIMEOUT_S)
         except KafkaException as exc:  # fenced or fatal: the caller must drop this loop

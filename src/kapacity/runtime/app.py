@@ -32,6 +32,7 @@ from kapacity.runtime.engine import StageThread, start_stages
 from kapacity.runtime.ingestbuffer import IngestBuffer, IngestFlusher, buffer_path
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
 from kapacity.runtime.membership import DEFAULT_INTERVAL_S, Membership
+from kapacity.runtime.takeover import Takeover, session_timeout_ms
 from kapacity.runtime.records import TaskDefinition, handler_key, point_value, series_key
 
 __all__ = ["DEFAULT_MAX_PENDING", "Runtime"]
@@ -80,6 +81,8 @@ class Runtime:
         self.membership_interval_s = membership_interval_s
         #: Publishes this instance's status to the ``instances`` kind and reads everyone's.
         self.membership: Membership | None = None
+        #: Kafka queue with stages: runs the stages of lost instances (see :mod:`.takeover`).
+        self.takeover: Takeover | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -98,6 +101,16 @@ class Runtime:
         self.membership = Membership(self.queue, self.instance, self._local_status,
                                      interval_s=self.membership_interval_s)
         self.membership.start()  # publishes at once, then every interval
+        if self._run_stages and config.queue.type == "kafka":
+            queue, cfg = self.queue, config
+
+            def adopt(name: str, state_dir: Path) -> list[StageThread]:
+                return start_stages(cfg, queue, state_dir, name, adopted=True)
+
+            self.takeover = Takeover(queue, self.membership, self.data_dir,
+                                     session_timeout_ms=session_timeout_ms(config.queue.kafka.consumer_properties()),
+                                     start_stages=adopt, stages_status=stages_status)
+            self.takeover.start()
 
     def _start_ingest(self, queue: Queue) -> None:
         from kapacity.queue.errors import QueueError, QueueUnavailableError
@@ -134,6 +147,9 @@ class Runtime:
         if flusher is not None:  # what cannot be sent in time stays on disk for the next start
             if not flusher.stop(max(0.1, deadline - time.monotonic())):
                 log.warning("%d accepted points stay in %s until the next start", len(flusher.buffer), flusher.buffer.path)
+        takeover, self.takeover = self.takeover, None
+        if takeover is not None:  # adopted stages first: they are another instance's
+            takeover.stop(max(0.1, min(10.0, deadline - time.monotonic())))
         for stage in self.stages:  # engine first: its events are then delivered
             ok = stage.stop(max(0.1, deadline - time.monotonic())) and ok
         if membership is not None:
@@ -231,14 +247,8 @@ class Runtime:
         return local
 
     def _local_status(self) -> dict[str, Any]:
-        stages: dict[str, Any] = {}
-        for t in self.stages:
-            try:
-                info = t.stage.status()
-            except Exception as exc:  # noqa: BLE001 - status must answer even mid-rebalance
-                info = {"error": str(exc)}
-            info.update(handled=t.handled, errors=t.errors, idle=t.idle.is_set())
-            stages[t.stage.name] = info
+        stages = stages_status(self.stages)
+        takeover = self.takeover
         return {
             "instance": self.instance,
             "queue": self.config.queue.type,
@@ -247,4 +257,19 @@ class Runtime:
             "refused_points": self.refused,
             "stages": stages,
             **({"ingest": self.flusher.status()} if self.flusher is not None else {}),
+            **({"takeover": takeover.status()} if takeover is not None else {}),
         }
+
+
+def stages_status(threads: Sequence[StageThread]) -> dict[str, Any]:
+    """Per stage: its own status plus the thread's counters (batches, errors, fatal errors)."""
+    stages: dict[str, Any] = {}
+    for t in threads:
+        try:
+            info = t.stage.status()
+        except Exception as exc:  # noqa: BLE001 - status must answer even mid-rebalance
+            info = {"error": str(exc)}
+        info.update(handled=t.handled, errors=t.errors, idle=t.idle.is_set(), fatal_errors=t.fatal_errors,
+                    rebuilds=t.rebuilds, dropped=t.dropped)
+        stages[t.stage.name] = info
+    return stages

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -63,6 +63,7 @@ class Stage(Protocol):
 
     def run_once(self) -> int: ...
     def close(self) -> None: ...
+    def abandon(self) -> None: ...
     def status(self) -> dict[str, Any]: ...
 
 
@@ -350,6 +351,10 @@ class KafkaDeliveryStage(_KafkaStage):
         super().close()
         self.deliverer.close(10.0)
 
+    def abandon(self) -> None:
+        super().abandon()
+        self.deliverer.close(10.0)
+
     def status(self) -> dict[str, Any]:
         return {"partitions": self.loop.assignment(), "lag": self.loop.lag(), **self.deliverer.counters.as_dict(),
                 "waiting_for": self.deliverer.waiting_for}
@@ -521,23 +526,76 @@ class EmbeddedDeliveryStage:
 # --- threads --------------------------------------------------------------------------------
 
 
+def _is_fatal(exc: BaseException) -> bool:
+    """A client of the stage failed for good (fenced, or librdkafka's fatal error): retrying
+    the batch cannot succeed, only new clients can (see ``TransactionalLoop.fatal``)."""
+    from kapacity.queue.transactional import FatalLoopError  # the Kafka stack, lazily
+
+    return isinstance(exc, FatalLoopError)
+
+
 class StageThread:
-    """Runs a stage until stopped; a failing batch is logged and retried (never fatal)."""
+    """Runs a stage until stopped; a failing batch is logged and retried (never fatal).
+
+    A *fatal* client error (fenced by another client with the same ids, or librdkafka's fatal
+    state) cannot be retried: with ``rebuild`` (the instance's own stages) the stage is
+    abandoned and built again with new clients, which rejoin under the same names; without
+    it (stages adopted from a lost instance, fenced by that instance's return) the thread
+    ends, ``dropped``. Both are logged and counted (``fatal_errors``, ``rebuilds``).
+    """
 
     #: Pause after a failed batch: a broker blip must not turn into a busy loop.
     ERROR_PAUSE_S: Final = 0.5
+    #: Pause before building a stage again after a fatal error: new clients fence the other
+    #: holder of the ids, which must not turn into a fencing ping-pong at full speed.
+    REBUILD_PAUSE_S: Final = 2.0
 
-    def __init__(self, stage: Stage) -> None:
+    def __init__(self, stage: Stage, rebuild: Callable[[], Stage] | None = None) -> None:
         self.stage = stage
+        self.rebuild = rebuild
         self.errors = 0
         self.handled = 0
+        self.fatal_errors = 0
+        self.rebuilds = 0
+        self.dropped = False
         self.idle = threading.Event()
         self._stop = threading.Event()
         self._drain = False
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"kapacity-{stage.name}", daemon=True)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def start(self) -> None:
         self._thread.start()
+
+    def _fatal(self, exc: BaseException) -> bool:
+        """Handle a fatal error; False when the thread must end (dropped or stopping)."""
+        self.fatal_errors += 1
+        name = self.stage.name
+        try:
+            self.stage.abandon()
+        except Exception as close_exc:  # noqa: BLE001 - its clients are dead anyway
+            log.error("%s stage: abandoning failed: %s", name, close_exc)
+        self._closed = True
+        if self.rebuild is None:
+            log.error("%s stage: fatal client error, dropping the stage: %s", name, exc)
+            self.dropped = True
+            return False
+        log.error("%s stage: fatal client error, rebuilding the stage: %s", name, exc)
+        while not self._stop.wait(self.REBUILD_PAUSE_S):
+            try:
+                self.stage = self.rebuild()
+            except Exception as build_exc:  # noqa: BLE001 - e.g. the broker is down: try again
+                self.errors += 1
+                log.error("%s stage: rebuilding failed, retrying: %s", name, build_exc)
+                continue
+            self._closed = False
+            self.rebuilds += 1
+            return True
+        return False
 
     def _run(self) -> None:
         try:
@@ -546,6 +604,10 @@ class StageThread:
                     n = self.stage.run_once()
                 except Exception as exc:  # noqa: BLE001 - the batch was aborted; it runs again
                     self.errors += 1
+                    if _is_fatal(exc):
+                        if self._fatal(exc):
+                            continue
+                        return
                     log.error("%s stage: batch failed, retrying: %s", self.stage.name, exc)
                     if self._stop.wait(self.ERROR_PAUSE_S):
                         return  # stopping: the aborted batch is processed again at the next start
@@ -560,10 +622,11 @@ class StageThread:
                     if self._stop.is_set() and not self._drain:
                         return
         finally:
-            try:
-                self.stage.close()
-            except Exception as exc:  # noqa: BLE001 - closing must not hide the stop
-                log.error("%s stage: close failed: %s", self.stage.name, exc)
+            if not self._closed:
+                try:
+                    self.stage.close()
+                except Exception as exc:  # noqa: BLE001 - closing must not hide the stop
+                    log.error("%s stage: close failed: %s", self.stage.name, exc)
 
     def stop(self, timeout: float, drain: bool = True) -> bool:
         """Stop after the current batch (``drain``: once a poll finds nothing); True if it ended."""
@@ -573,16 +636,34 @@ class StageThread:
         return not self._thread.is_alive()
 
 
-def start_stages(config: Config, queue: Queue, state_dir: Path, instance: str) -> list[StageThread]:
-    """Build and start the engine and delivery stages for ``queue.type``."""
-    stages: list[Stage]
+def start_stages(config: Config, queue: Queue, state_dir: Path, instance: str,
+                 *, adopted: bool = False) -> list[StageThread]:
+    """Build and start the engine and delivery stages for ``queue.type``.
+
+    ``adopted``: the stages of a lost instance run by a survivor (:mod:`.takeover`): a fatal
+    client error drops them instead of rebuilding them.
+    """
+    threads: list[StageThread]
     if config.queue.type == "kafka":
-        stages = [KafkaEngineStage(config, queue, state_dir, instance),
-                  KafkaRegroupStage(config, queue, state_dir, instance),
-                  KafkaDeliveryStage(config, queue, state_dir, instance)]
+        factories: list[Callable[[], Stage]] = [
+            lambda: KafkaEngineStage(config, queue, state_dir, instance),
+            lambda: KafkaRegroupStage(config, queue, state_dir, instance),
+            lambda: KafkaDeliveryStage(config, queue, state_dir, instance),
+        ]
+        built: list[Stage] = []
+        try:
+            for f in factories:
+                built.append(f())
+        except BaseException:  # e.g. the broker is down: no half-started instance keeps clients
+            for stage in built:
+                try:
+                    stage.abandon()
+                except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+                    log.error("%s stage: abandoning failed: %s", stage.name, exc)
+            raise
+        threads = [StageThread(s, None if adopted else f) for s, f in zip(built, factories, strict=True)]
     else:
-        stages = [EmbeddedEngineStage(queue), EmbeddedDeliveryStage(config, queue)]
-    threads = [StageThread(s) for s in stages]
+        threads = [StageThread(s) for s in (EmbeddedEngineStage(queue), EmbeddedDeliveryStage(config, queue))]
     for t in threads:
         t.start()
     return threads

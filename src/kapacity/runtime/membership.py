@@ -60,8 +60,11 @@ LOST_AFTER_INTERVALS: Final = 3
 #: Records not refreshed for a day are hidden: instance names are stable, so the compacted
 #: topic holds one record per name ever used; old names must not clutter the status.
 FORGET_AFTER_MS: Final = 86_400_000
-#: ``running``/``stopping``/``stopped`` are published; ``lost`` is decided by the reader.
-STATES: Final = ("running", "stopping", "stopped", "lost")
+#: ``running``/``stopping``/``stopped`` are published by the instance itself, ``adopted`` by
+#: the survivor running a lost instance's stages (:mod:`.takeover`); ``lost`` is decided by
+#: the reader.
+STATES: Final = ("running", "stopping", "stopped", "lost", "adopted")
+_PUBLISHED: Final = ("running", "stopping", "stopped", "adopted")
 #: Stage-status keys that are lists of names (not counters): published as counts only.
 _NAME_LISTS: Final = ("tasks", "task_errors")
 
@@ -115,8 +118,8 @@ def make_record(
     state: str = "running",
 ) -> dict[str, Any]:
     """The ``instances`` record of one instance, from its local ``Runtime`` status (pure)."""
-    if state not in STATES[:3]:
-        raise ValueError(f'unknown published state "{state}"; valid choices: {", ".join(STATES[:3])}')
+    if state not in _PUBLISHED:
+        raise ValueError(f'unknown published state "{state}"; valid choices: {", ".join(_PUBLISHED)}')
     stages = local.get("stages") or {}
     return {
         "instance": str(local.get("instance", "")),
@@ -152,7 +155,10 @@ class MembershipView:
     def apply(self, key: str, value: Any) -> None:
         """One message: a record replaces the key's previous one; ``None`` (tombstone) removes it.
 
-        A record older than the one held (a reordered or replayed message) is ignored.
+        A record older than the one held (a reordered or replayed message) is ignored. An
+        ``adopted`` record (it has ``adopted_by``) only replaces a record of the same
+        incarnation (same ``started_ms``): once the instance itself is back (a new
+        incarnation), a late record of its former adopter does not hide it.
         """
         if value is None:
             self.records.pop(key, None)
@@ -161,6 +167,8 @@ class MembershipView:
             self.invalid += 1
             return
         held = self.records.get(key)
+        if held is not None and "adopted_by" in value and held.get("started_ms") != value.get("started_ms"):
+            return
         if held is not None and held["seen_ms"] > value["seen_ms"] and held.get("started_ms") == value.get("started_ms"):
             return
         self.records[key] = dict(value)
@@ -240,6 +248,11 @@ class Membership:
             state=state or self.state,
         )
 
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """The latest record per instance, as read (a copy)."""
+        with self._lock:
+            return {k: dict(v) for k, v in self.view.records.items()}
+
     def instances(self, own: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """All instances, this one from ``own`` (fresh) when given."""
         with self._lock:
@@ -251,8 +264,8 @@ class Membership:
 
     def set_state(self, state: str) -> None:
         """Publish ``state`` from now on, starting within the thread's next poll (≤ 0.5 s)."""
-        if state not in STATES[:3]:
-            raise ValueError(f'unknown published state "{state}"; valid choices: {", ".join(STATES[:3])}')
+        if state not in _PUBLISHED[:3]:
+            raise ValueError(f'unknown published state "{state}"; valid choices: {", ".join(_PUBLISHED[:3])}')
         self.state = state
         self._publish_now = True
 

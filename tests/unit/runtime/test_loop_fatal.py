@@ -1,0 +1,154 @@
+"""TransactionalLoop's fatal-error detection, with fake clients (no broker): a fenced or
+fatally failed consumer or producer ends the loop with FatalLoopError (retrying cannot help)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from kapacity.config.queue import KafkaQueueConfig
+from kapacity.queue.kinds import Kind
+from kapacity.queue.transactional import FatalLoopError, PartitionState, TransactionalLoop
+
+
+class FakeRecord:
+    def __init__(self, offset: int, error: KafkaError | None = None) -> None:
+        self._offset, self._error = offset, error
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes | None:
+        return None
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)
+
+
+class FakeConsumer:
+    def __init__(self, records: list[FakeRecord]) -> None:
+        self.records = records
+        self.seeks: list[Any] = []
+
+    def poll(self, timeout: float) -> FakeRecord | None:
+        return self.records.pop(0) if self.records else None
+
+    def consume(self, n: int, timeout: float) -> list[FakeRecord]:
+        out, self.records = self.records[:n], self.records[n:]
+        return out
+
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append(tp)
+
+
+class FakeProducer:
+    def __init__(self, commit: Exception | None = None, abort: Exception | None = None) -> None:
+        self.commit, self.abort = commit, abort
+        self.calls: list[str] = []
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append("produce")
+
+    def send_offsets_to_transaction(self, *args: Any) -> None:
+        self.calls.append("offsets")
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.calls.append("commit")
+        if self.commit is not None:
+            raise self.commit
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.calls.append("abort")
+        if self.abort is not None:
+            raise self.abort
+
+
+def fenced() -> KafkaException:
+    return KafkaException(KafkaError(KafkaError.PRODUCER_FENCED, fatal=True))
+
+
+def loop(tmp_path: Path, consumer: FakeConsumer, producer: FakeProducer) -> TransactionalLoop:
+    """A loop whose clients are fakes (the constructor would contact a broker)."""
+    lp = TransactionalLoop.__new__(TransactionalLoop)
+    lp.naming = KafkaQueueConfig().naming()
+    lp._source, lp._changelog_kind = Kind.POINTS, Kind.ALERT_STATE
+    lp._source_topic, lp._changelog = lp.naming.topic(Kind.POINTS), lp.naming.topic(Kind.ALERT_STATE)
+    lp.transactional_id = lp.working_id = "t_engine_a"
+    lp.fatal = None
+    lp._hooks = (None, None, None)
+    lp._fresh_producer_needed = False
+
+    def process(m: Any, state: PartitionState) -> list[tuple[Kind, str, Any]]:
+        state.put("k", m.offset)
+        return [(Kind.EVENTS, "id", {"offset": m.offset})]
+
+    lp._process = process
+    lp.states = {0: PartitionState(0)}
+    lp._consumer, lp._producer = consumer, producer  # type: ignore[assignment]  # fakes
+    return lp
+
+
+def test_a_fatal_error_reported_by_the_callback_ends_the_loop_before_the_next_poll(tmp_path: Path) -> None:
+    consumer = FakeConsumer([FakeRecord(0)])
+    lp = loop(tmp_path, consumer, FakeProducer())
+    lp._on_error(KafkaError(KafkaError._FATAL, "Static consumer fenced by other consumer"))
+    lp._on_error(KafkaError(KafkaError._TRANSPORT))  # a later ordinary error does not hide it
+    with pytest.raises(FatalLoopError, match="Static consumer fenced"):
+        lp.run_once(10, 0)
+    assert consumer.records  # nothing polled
+
+
+def test_a_transient_error_from_the_callback_is_not_fatal(tmp_path: Path) -> None:
+    lp = loop(tmp_path, FakeConsumer([FakeRecord(0)]), FakeProducer())
+    lp._on_error(KafkaError(KafkaError._TRANSPORT))
+    assert lp.run_once(10, 0) == 1 and lp.fatal is None
+
+
+def test_a_fatal_error_event_from_poll_ends_the_loop(tmp_path: Path) -> None:
+    producer = FakeProducer()
+    lp = loop(tmp_path, FakeConsumer([FakeRecord(0, KafkaError(KafkaError._FATAL)), FakeRecord(1)]), producer)
+    with pytest.raises(FatalLoopError):
+        lp.run_once(10, 0)
+    assert producer.calls == []  # no transaction began
+
+
+def test_a_fenced_commit_discards_the_batch_without_trying_to_abort(tmp_path: Path) -> None:
+    producer = FakeProducer(commit=fenced())
+    lp = loop(tmp_path, FakeConsumer([FakeRecord(0)]), producer)
+    with pytest.raises(FatalLoopError):
+        lp.run_once(10, 0)
+    assert "abort" not in producer.calls and lp.states[0].items() == {} and lp.fatal is not None
+
+
+def test_a_failed_commit_whose_abort_is_fenced_ends_the_loop(tmp_path: Path) -> None:
+    producer = FakeProducer(commit=KafkaException(KafkaError(KafkaError._TIMED_OUT)), abort=fenced())
+    lp = loop(tmp_path, FakeConsumer([FakeRecord(0)]), producer)
+    with pytest.raises(FatalLoopError):
+        lp.run_once(10, 0)
+    assert producer.calls[-1] == "abort" and lp.states[0].items() == {}
+
+
+def test_a_failed_commit_with_a_working_abort_stays_retriable(tmp_path: Path) -> None:
+    consumer = FakeConsumer([FakeRecord(0)])
+    lp = loop(tmp_path, consumer, FakeProducer(commit=KafkaException(KafkaError(KafkaError._TIMED_OUT))))
+    with pytest.raises(KafkaException):
+        lp.run_once(10, 0)
+    assert lp.fatal is None and lp._fresh_producer_needed and len(consumer.seeks) == 1
