@@ -354,6 +354,18 @@ class TransactionalLoop:
     # --- assignment and restore ---------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            self._assign(consumer, partitions)
+        except Exception as exc:
+            # The group believes these partitions are ours, yet nothing will be fetched from
+            # them: the loop is unusable (e.g. the broker was still coming back from a restart
+            # when the group rebalanced). Marked fatal, the stage rebuilds it and joins anew.
+            if self.fatal is None:
+                self.fatal = f"assignment of {self._source_topic} {[tp.partition for tp in partitions]} failed: {exc}"
+                log.error("%s: %s", self.transactional_id, self.fatal)
+            raise
+
+    def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.states[tp.partition] = self._restore(tp.partition)
         if self._hooks[0] is not None:

@@ -160,8 +160,15 @@ class _Lexer:
         return None
 
     def binary_operator(self) -> str:
-        """After a value: lex an operator if one follows. Returns 'ok', 'regex' or 'error'."""
+        """After a value: lex an operator if one follows. Returns 'ok', 'regex' or 'error'.
+
+        Comments count as white space here: ``0 // note`` then ``/ 2`` on the next line is
+        one division, as it is without the comment (a ``/`` never opens a regex right after
+        a value)."""
         self.skip_space()
+        while self.peek() == "/" and self.peek(1) == "/":
+            self.comment()
+            self.skip_space()
         start = self.i
         ch = self.peek()
         nxt = self.peek(1)
@@ -171,9 +178,6 @@ class _Lexer:
             self.i += 1
             self.emit(ch, start)
         elif ch == "/":
-            if nxt == "/":
-                self.comment()
-                return "ok"
             self.i += 1
             self.emit("/", start)
         elif ch == "!":

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from kapacity.config.queue import KafkaQueueConfig
 from kapacity.queue.kinds import Kind
@@ -152,3 +152,20 @@ def test_a_failed_commit_with_a_working_abort_stays_retriable(tmp_path: Path) ->
     with pytest.raises(KafkaException):
         lp.run_once(10, 0)
     assert lp.fatal is None and lp._fresh_producer_needed and len(consumer.seeks) == 1
+
+
+def test_a_failed_assignment_makes_the_loop_fatal_so_the_stage_rebuilds_it(tmp_path: Path) -> None:
+    """The group thinks the partitions are ours but nothing fetches them: only a new loop
+    (a new join) gets them back, so the next run_once must end the loop."""
+    lp = loop(tmp_path, FakeConsumer([FakeRecord(0)]), FakeProducer())
+
+    def restore(partition: int) -> PartitionState:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker still coming back"))
+
+    lp._restore = restore  # type: ignore[method-assign]  # the failing broker
+    assert lp.fatal is None
+    with pytest.raises(KafkaException):
+        lp._on_assign(lp._consumer, [TopicPartition(lp._source_topic, 3)])  # type: ignore[arg-type]
+    assert lp.fatal is not None and "[3]" in lp.fatal and "broker still coming back" in lp.fatal
+    with pytest.raises(FatalLoopError, match="assignment of"):
+        lp.run_once(10, 0)

@@ -90,6 +90,12 @@ def test_comment_after_a_value() -> None:
     assert kinds("x // trailing\ny") == [("identifier", "x"), ("identifier", "y"), ("EOF", "")]
 
 
+def test_comments_after_a_value_are_white_space_so_a_slash_below_divides() -> None:
+    # Without the comments "0\n/ 2" divides; the comments must not turn the '/' into a regex
+    # (found by the round-trip property: "0//\n/0/" did not re-parse once formatted).
+    assert kinds("0 // one\n// two\n/ 2") == [("number", "0"), ("/", "/"), ("number", "2"), ("EOF", "")]
+
+
 def test_positions_are_offsets() -> None:
     toks = tokenize("var x = 1\n  |b")
     assert [t.pos for t in toks] == [0, 4, 6, 8, 12, 13, 14]
