@@ -161,6 +161,16 @@ class _TaskStage(_KafkaStage):
     router: Router
     processors: dict[int, PartitionProcessor]
 
+    def _init_tasks(self, queue: Queue) -> None:
+        """The definitions both task stages follow (caught up before the first batch), their
+        router, and no partition yet."""
+        self.tasks = TaskSet()
+        self._defs = _Definitions(queue, self.tasks, None)
+        self._defs.catch_up(0.5)
+        self.router = Router(self.tasks)
+        self.processors = {}
+        self.events = 0
+
     def _new_processor(self, partition: int) -> PartitionProcessor:
         raise NotImplementedError
 
@@ -195,14 +205,9 @@ class KafkaEngineStage(_TaskStage):
     def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
         from kapacity.queue.transactional import PartitionState, TransactionalLoop
 
-        self.tasks = TaskSet()
-        self._defs = _Definitions(queue, self.tasks, None)
-        self._defs.catch_up(0.5)
         #: Series-aligned tasks run here; the others' points go to ``repartition`` (same
         #: transaction as the input offsets: exactly once into the regroup stage).
-        self.router = Router(self.tasks)
-        self.processors: dict[int, PartitionProcessor] = {}
-        self.events = 0
+        self._init_tasks(queue)
         self.repartitioned = 0
 
         defs, router, processors = self._defs, self.router, self.processors
@@ -253,12 +258,7 @@ class KafkaRegroupStage(_TaskStage):
     def __init__(self, config: Config, queue: Queue, state_dir: Path, instance: str) -> None:
         from kapacity.queue.transactional import PartitionState, TransactionalLoop
 
-        self.tasks = TaskSet()
-        self._defs = _Definitions(queue, self.tasks, None)
-        self._defs.catch_up(0.5)
-        self.router = Router(self.tasks)
-        self.processors: dict[int, PartitionProcessor] = {}
-        self.events = 0
+        self._init_tasks(queue)
         self.unknown_task = 0
         #: (definitions version, task ids found missing at it): each is waited for once.
         self._missing: tuple[int, set[str]] = (-1, set())
