@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from kapacity.config import load_config
 from kapacity.models import Point
 from kapacity.runtime import Runtime
+from tests.support.engines import OutputReader
 from tests.support.kafka import Broker, create_topic, unique
 from tests.support.waiting import wait_for
 
@@ -77,44 +77,8 @@ def _write_config(tmp: Path, bootstrap: str, prefix: str, queue_type: str) -> Pa
     return path
 
 
-class Output:
-    """A read_committed reader of the handler's output topic, from the beginning."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.topic = topic
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": unique("out"), "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        })
-        self.consumer.assign([TopicPartition(topic, 0, 0)])
-        self.messages: list[dict[str, Any]] = []
-        self.event_ids: list[str] = []
-
-    def read(self) -> int:
-        for m in self.consumer.consume(1000, 0.2):
-            if m.error() is None:
-                self.messages.append(json.loads(m.value()))
-                self.event_ids.append(dict(m.headers() or []).get("kapacity-event-id", b"").decode())
-        return len(self.messages)
-
-    def drain(self) -> None:
-        """Read up to the end of the topic (every transaction is closed by now)."""
-        _low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=10)
-
-        def at_end() -> bool:
-            self.read()
-            return bool(self.consumer.position([TopicPartition(self.topic, 0)])[0].offset >= high)
-
-        wait_for(at_end, timeout=20, what=f"the end of {self.topic}")
-
-    def by_id(self) -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, list[tuple[str, str]]] = {}
-        for m in self.messages:
-            out.setdefault(m["id"], []).append((m["level"], m["previousLevel"]))
-        return out
-
-    def close(self) -> None:
-        self.consumer.close()
+#: The read_committed reader of the handler output (shared with the scale-out fault tests).
+Output = OutputReader
 
 
 #: A process start: imports, three stages each initialising transactions and catching up with
