@@ -52,6 +52,6 @@ def write(client: httpx.Client, body: str, db: str = "telegraf", precision: str 
     assert r.status_code == 204, r.text
 
 
-def alerts(broker: Broker, topic: str, count: int) -> list[tuple[str, dict[str, Any]]]:
-    """``count`` messages of ``topic`` as (key, decoded JSON value)."""
-    return [(m.key().decode(), json.loads(m.value())) for m in consume(broker.bootstrap, topic, count)]
+def alerts(broker: Broker, topic: str, count: int, timeout: float = 30.0) -> list[tuple[str, dict[str, Any]]]:
+    """``count`` messages of ``topic`` as (key, decoded JSON value), waiting up to ``timeout`` s."""
+    return [(m.key().decode(), json.loads(m.value())) for m in consume(broker.bootstrap, topic, count, timeout)]
