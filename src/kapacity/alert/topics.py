@@ -126,6 +126,13 @@ class Topic:
         """Replace the event states (at start-up); ``collected`` is not a state."""
         self._events = dict(states)
 
+    def remove(self, event_id: str) -> bool:
+        """Forget one event (its state was deleted cluster-wide); false when unknown."""
+        return self._events.pop(event_id, None) is not None
+
+    def event_count(self) -> int:
+        return len(self._events)
+
 
 class Topics:
     """The registry of topics, created on first use."""
@@ -154,6 +161,11 @@ class Topics:
     def delete_topic(self, topic_id: str) -> bool:
         """Forget a topic and its events; false when there was no such topic."""
         return self._topics.pop(topic_id, None) is not None
+
+    def remove_event(self, topic_id: str, event_id: str) -> bool:
+        """Forget one event of a topic (the topic stays); false when unknown."""
+        topic = self._topics.get(topic_id)
+        return topic is not None and topic.remove(event_id)
 
     def topic_states(self, pattern: str = "", min_level: Level = Level.OK) -> list[TopicState]:
         """Topics whose ID matches the glob ``pattern`` ("" = all) at ``min_level`` or above.

@@ -27,18 +27,20 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from kapacity.alert.handlerspec import HandlerSpec
 from kapacity.queue import codec
-from kapacity.queue.base import BroadcastReader, Queue
+from kapacity.queue.base import BroadcastReader, Message, Queue
 from kapacity.queue.kinds import Kind
 from kapacity.runtime.records import TaskDefinition
 from kapacity.server.engine import Engine
 from kapacity.server.taskdef import DISABLED, ENABLED
 
-__all__ = ["CATCH_UP_IDLE_S", "POLL_S", "DefinitionSync", "EchoFilter", "apply_handler", "apply_task"]
+__all__ = [
+    "CATCH_UP_IDLE_S", "POLL_S", "BroadcastSync", "DefinitionSync", "EchoFilter", "apply_handler", "apply_task",
+]
 
 log: Final = logging.getLogger("kapacity.server.defsync")
 
@@ -151,6 +153,7 @@ def apply_handler(engine: Engine, key: str, value: Any) -> str:
             if not exists:
                 return "unchanged"
             Engine.delete_handler(engine, topic, handler_id)
+            _drop_if_empty(engine, topic)
             return "deleted"
         spec = HandlerSpec.from_dict(value)
         if exists and engine.get_handler(spec.topic, spec.id).to_dict() == spec.to_dict():
@@ -159,19 +162,34 @@ def apply_handler(engine: Engine, key: str, value: Any) -> str:
         return "updated" if exists else "created"
 
 
+def _drop_if_empty(engine: Engine, topic: str) -> None:
+    """A topic left with neither handlers nor events is not shown (as after a restart, which
+    rebuilds the view from the broadcasts): a topic deleted through another instance goes,
+    whichever of its handler and event tombstones arrives last (see :mod:`.topicsync`)."""
+    t = engine.topics.topic(topic)
+    if t is not None and t.event_count() == 0 and not engine._topic_handlers.get(topic):
+        engine.topics.delete_topic(topic)
+
+
 Apply = Callable[[Engine, str, Any], str]
 _APPLY: Final[dict[Kind, Apply]] = {Kind.TASKS: apply_task, Kind.HANDLERS: apply_handler}
 
 
-class DefinitionSync:
-    """Reads the ``tasks`` and ``handlers`` kinds and applies them to ``engine`` (one thread).
+class BroadcastSync:
+    """Reads broadcast ``kinds`` from the beginning on one thread and hands every batch to
+    :meth:`_apply_batch` (subclasses: :class:`DefinitionSync`, and
+    :class:`~kapacity.server.topicsync.TopicSync` for ``topic_state``).
 
-    ``echoes`` is shared with the writer (the API path), which calls :meth:`EchoFilter.sent`
-    under ``engine.lock`` before emitting; records are applied under the same lock.
+    :meth:`start` applies what the broadcast holds (until a poll of
+    :data:`CATCH_UP_IDLE_S` finds nothing, or ``catch_up_max_s`` has passed), then follows it.
     """
 
-    def __init__(self, queue: Queue, engine: Engine, echoes: EchoFilter) -> None:
-        self.queue, self.engine, self.echoes = queue, engine, echoes
+    #: Names the thread and prefixes the log lines.
+    what = "broadcast"
+
+    def __init__(self, queue: Queue, kinds: Sequence[Kind], *, catch_up_max_s: float | None = None) -> None:
+        self.queue, self.kinds = queue, tuple(kinds)
+        self.catch_up_max_s = catch_up_max_s
         self.counts: dict[str, int] = {"applied": 0, "skipped": 0, "unchanged": 0, "errors": 0}
         self._readers: list[tuple[Kind, BroadcastReader]] = []
         self._stop = threading.Event()
@@ -179,15 +197,16 @@ class DefinitionSync:
 
     def start(self) -> None:
         """Open the readers, apply what the broadcast holds, then follow it on a thread."""
-        for kind in (Kind.TASKS, Kind.HANDLERS):
+        for kind in self.kinds:
             self._readers.append((kind, self.queue.broadcast(kind)))
+        deadline = None if self.catch_up_max_s is None else time.monotonic() + self.catch_up_max_s
         try:
-            while self._read(CATCH_UP_IDLE_S):
+            while self._read(CATCH_UP_IDLE_S) and (deadline is None or time.monotonic() < deadline):
                 pass
         except Exception as exc:  # noqa: BLE001 - the thread retries; serving must not wait
             self.counts["errors"] += 1
-            log.warning("definitions: catching up failed, retrying in the background: %s", exc)
-        self._thread = threading.Thread(target=self._run, name="kapacity-defsync", daemon=True)
+            log.warning("%s: catching up failed, retrying in the background: %s", self.what, exc)
+        self._thread = threading.Thread(target=self._run, name=f"kapacity-{self.what}-sync", daemon=True)
         self._thread.start()
 
     def _read(self, timeout: float) -> int:
@@ -195,24 +214,17 @@ class DefinitionSync:
         for kind, reader in self._readers:
             batch = reader.poll(1000, timeout)
             n += len(batch)
-            for m in batch:
-                self._apply(kind, m.key, m.value)
+            if batch:
+                self._apply_batch(kind, batch)
         return n
 
-    def _apply(self, kind: Kind, key: str, value: Any) -> None:
-        with self.engine.lock:
-            if not self.echoes.received(kind.value, key, value):
-                self.counts["skipped"] += 1
-                return
-            try:
-                done = _APPLY[kind](self.engine, key, value)
-            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
-                self.counts["errors"] += 1
-                log.error("definitions: %s record %r cannot be shown by this instance: %s", kind.value, key, exc)
-                return
+    def _apply_batch(self, kind: Kind, batch: Sequence[Message]) -> None:
+        raise NotImplementedError
+
+    def _count(self, kind: Kind, key: str, done: str) -> None:
         self.counts["unchanged" if done == "unchanged" else "applied"] += 1
         if done != "unchanged":
-            log.info("definitions: %s %s %s (broadcast)", kind.value, key, done)
+            log.info("%s: %s %s %s (broadcast)", self.what, kind.value, key, done)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -220,7 +232,7 @@ class DefinitionSync:
                 self._read(POLL_S)
             except Exception as exc:  # noqa: BLE001 - the queue may be restarting
                 self.counts["errors"] += 1
-                log.warning("definitions: reading the broadcast failed: %s", exc)
+                log.warning("%s: reading the broadcast failed: %s", self.what, exc)
                 self._stop.wait(ERROR_PAUSE_S)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -233,8 +245,42 @@ class DefinitionSync:
             try:
                 reader.close()
             except Exception as exc:  # noqa: BLE001 - closing must not hide the stop
-                log.warning("definitions: closing a reader: %s", exc)
+                log.warning("%s: closing a reader: %s", self.what, exc)
         self._readers.clear()
+
+    def status(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+class DefinitionSync(BroadcastSync):
+    """Reads the ``tasks`` and ``handlers`` kinds and applies them to ``engine`` (one thread).
+
+    ``echoes`` is shared with the writer (the API path), which calls :meth:`EchoFilter.sent`
+    under ``engine.lock`` before emitting; records are applied under the same lock.
+    """
+
+    what = "definitions"
+
+    def __init__(self, queue: Queue, engine: Engine, echoes: EchoFilter) -> None:
+        super().__init__(queue, (Kind.TASKS, Kind.HANDLERS))
+        self.engine, self.echoes = engine, echoes
+
+    def _apply_batch(self, kind: Kind, batch: Sequence[Message]) -> None:
+        for m in batch:
+            self._apply(kind, m.key, m.value)
+
+    def _apply(self, kind: Kind, key: str, value: Any) -> None:
+        with self.engine.lock:
+            if not self.echoes.received(kind.value, key, value):
+                self.counts["skipped"] += 1
+                return
+            try:
+                done = _APPLY[kind](self.engine, key, value)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
+                self.counts["errors"] += 1
+                log.error("definitions: %s record %r cannot be shown by this instance: %s", kind.value, key, exc)
+                return
+        self._count(kind, key, done)
 
     def status(self) -> dict[str, int]:
         return {**self.counts, "pending_echoes": self.echoes.pending()}

@@ -14,6 +14,10 @@ writes and definitions forwarded to a :class:`~kapacity.runtime.app.Runtime`:
 * every instance applies the broadcast ``tasks`` / ``handlers`` records to its local
   engine's views (:mod:`kapacity.server.defsync`), so any instance's API shows — within a
   second — what was defined or deleted through any other.
+* every instance applies the broadcast ``topic_state`` records (written by the delivery
+  stages) to its local engine's topics (:mod:`kapacity.server.topicsync`), so the topic and
+  event routes of any instance show every event, whichever instance processed it; a topic
+  delete writes tombstones for its events, so it is deleted cluster-wide.
 * the local engine's clock (deadman ticks, periodic snapshots) does not run: with no points
   its tasks would only produce spurious deadman alerts.
 
@@ -29,12 +33,14 @@ from typing import TYPE_CHECKING, Any
 from kapacity.alert.handlerspec import HandlerSpec
 from kapacity.models import Point
 from kapacity.queue.base import Queue
+from kapacity.queue.errors import QueueUnavailableError
 from kapacity.queue.kinds import Kind
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
 from kapacity.runtime.records import TaskDefinition
 from kapacity.server.defsync import DefinitionSync, EchoFilter
 from kapacity.server.engine import Engine
 from kapacity.server.errors import Unavailable
+from kapacity.server.topicsync import TopicSync
 from kapacity.server.taskdef import DEFAULT_RP, ENABLED
 
 if TYPE_CHECKING:
@@ -59,6 +65,7 @@ class QueuedEngine(Engine):
         #: Own broadcast writes not yet read back (see :mod:`kapacity.server.defsync`).
         self.echoes = EchoFilter()
         self.definitions: DefinitionSync | None = None
+        self.topic_sync: TopicSync | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -69,6 +76,8 @@ class QueuedEngine(Engine):
             if isinstance(self.runtime.queue, Queue):  # a test double may have none
                 self.definitions = DefinitionSync(self.runtime.queue, self, self.echoes)
                 self.definitions.start()
+                self.topic_sync = TopicSync(self.runtime.queue, self)
+                self.topic_sync.start()
         except BaseException:
             self.runtime.stop(RUNTIME_STOP_TIMEOUT_S)
             raise
@@ -76,9 +85,11 @@ class QueuedEngine(Engine):
     def close(self) -> None:
         """Stop the runtime (drain, flush handlers, commit), then close the engine."""
         runtime_ok = True
-        definitions, self.definitions = self.definitions, None
-        if definitions is not None:
-            definitions.stop()  # its readers belong to the queue the runtime closes
+        syncs = (self.topic_sync, self.definitions)
+        self.topic_sync = self.definitions = None
+        for sync in syncs:
+            if sync is not None:
+                sync.stop()  # its readers belong to the queue the runtime closes
         if self.runtime.queue is not None:
             runtime_ok = self.runtime.stop(RUNTIME_STOP_TIMEOUT_S)
             self.runtime.queue = None
@@ -160,6 +171,18 @@ class QueuedEngine(Engine):
             super().delete_handler(topic, handler_id)
             self._emit(Kind.HANDLERS, f"{topic}/{handler_id}", None,
                        lambda: self.runtime.delete_handler(topic, handler_id))
+
+    # ---------------------------------------------------------------- topics
+    def delete_topic(self, topic: str) -> None:
+        """Tombstones for the topic's events (every instance drops them, a restart does not
+        bring them back), then the local delete (its handlers are deleted and broadcast)."""
+        with self.lock:
+            if self.topic_sync is not None:
+                try:
+                    self.topic_sync.delete_topic_events(topic)
+                except QueueUnavailableError as exc:
+                    raise Unavailable(f"topic {topic!r} not deleted: {exc}") from None
+            super().delete_topic(topic)
 
     # ---------------------------------------------------------------- status
     def cluster_status(self) -> dict[str, Any]:
