@@ -12,6 +12,10 @@ guarantee). Each :meth:`TransactionalLoop.run_once`:
 3. ``send_offsets_to_transaction`` (the input positions, with the consumer's group metadata:
    a zombie of a previous generation is fenced) and ``commit_transaction``.
 
+Every blocking transactional call is bounded (:class:`BoundedCaller`): librdkafka can block
+past its own timeout after a broker outage (see :data:`PRODUCER_METADATA_RECOVERY`); a call
+stuck that long, or interrupted by a stop, makes the loop fatal (its stage rebuilds it).
+
 Order and why: outputs and changelog writes are produced *before* the offsets join the
 transaction, and nothing becomes visible to ``read_committed`` readers until the commit; if
 ``process`` or the broker fails, the transaction is aborted, the batch's state changes are
@@ -36,11 +40,13 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
@@ -53,6 +59,7 @@ from kapacity.queue.errors import QueueError, QueueUnavailableError
 from kapacity.queue.kinds import Kind
 
 __all__ = [
+    "BoundedCaller",
     "FatalLoopError",
     "Output",
     "PartitionState",
@@ -62,14 +69,26 @@ __all__ = [
     "is_fatal",
     "parse_epoch",
     "restore_start",
+    "StuckCallError",
 ]
 
 #: Restoring reads the changelog up to its end; a broker that stops answering fails restore
 #: rather than leaving the loop running on partial state.
 RESTORE_TIMEOUT_S: Final = 60.0
-#: Bound for transactional calls (commit/abort/init): librdkafka's transaction.timeout.ms
-#: defaults to 60 s; waiting longer than that is pointless.
+#: librdkafka's timeout for ``init_transactions`` (a start, or a new producer id after an
+#: abort): its own default transaction.timeout.ms is 60 s; waiting longer is pointless.
 TXN_TIMEOUT_S: Final = 60.0
+#: librdkafka's timeout for a batch's ``send_offsets_to_transaction``, ``commit_transaction``
+#: and ``abort_transaction``: twice the loop's transaction timeout
+#: (:data:`DEFAULT_TRANSACTION_TIMEOUT_MS`). A coordinator silent that long has aborted the
+#: transaction itself (Kafka) or is away: the batch is aborted and runs again.
+BATCH_TXN_TIMEOUT_S: Final = 30.0
+#: How much longer than librdkafka's own timeout a call may block before it is declared
+#: stuck: librdkafka 2.16 can wait for ever regardless of the timeout given (issue #5511,
+#: see :data:`PRODUCER_METADATA_RECOVERY`). A stuck call makes the loop fatal: its stage is
+#: rebuilt with new clients, whose new producer id fences the stuck one and aborts its
+#: transaction.
+CALL_GRACE_S: Final = 5.0
 #: How often librdkafka reports statistics (the lag figures of :meth:`TransactionalLoop.lag`);
 #: the callback runs inside poll, once a second costs nothing measurable.
 STATS_INTERVAL_MS: Final = 1000
@@ -80,11 +99,94 @@ Output = tuple[Kind, str, Any]
 
 class FatalLoopError(QueueError):
     """A client of the loop failed for good: fenced by another client with the same
-    ``group.instance.id`` or transactional id, or in librdkafka's fatal state. No retry of
-    the batch can succeed: the loop must be dropped (and built again with new clients, if
-    the stage is still this process's to run)."""
+    ``group.instance.id`` or transactional id, in librdkafka's fatal state, or stuck in a
+    call (:class:`StuckCallError`). No retry of the batch can succeed: the loop must be
+    dropped (and built again with new clients, if the stage is still this process's to run)."""
 
     retriable = False
+
+
+class StuckCallError(FatalLoopError):
+    """A blocking client call did not return within its bound (or the loop was interrupted
+    while waiting for it): the client is left to the thread blocked in it, never used again."""
+
+
+_T = TypeVar("_T")
+
+
+class BoundedCaller:
+    """Runs blocking client calls on one helper thread and waits for each with a deadline.
+
+    librdkafka's transactional calls take a timeout but can block past it (issue #5511):
+    the caller then gets :class:`StuckCallError` instead of hanging with them, and so does a
+    caller waiting when :meth:`interrupt` is called (a stop that cannot wait any longer),
+    and every later caller. After that the helper thread may stay blocked: the caller is
+    unusable (``stuck``).
+
+    >>> c = BoundedCaller("doc")
+    >>> c.call(lambda: 6 * 7, timeout=1.0)
+    42
+    >>> c.close()
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: Set once a call outlived its bound or was interrupted: no call is accepted any more.
+        self.stuck: str | None = None
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], _Pending] | None] = queue.SimpleQueue()
+        self._interrupted = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def call(self, fn: Callable[[], _T], timeout: float, what: str = "call") -> _T:
+        """``fn()``'s result (or its exception), or :class:`StuckCallError` after ``timeout`` s."""
+        if self._interrupted.is_set() and self.stuck is None:
+            self.stuck = f"{what} not started (interrupted)"
+        if self.stuck is not None:
+            raise StuckCallError(f"{self.name}: {self.stuck}")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=f"kapacity-call-{self.name}", daemon=True)
+            self._thread.start()
+        pending = _Pending()
+        self._calls.put((fn, pending))
+        deadline = time.monotonic() + timeout
+        while not pending.done.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            if self._interrupted.is_set() or time.monotonic() >= deadline:
+                why = "interrupted" if self._interrupted.is_set() else f"no answer within {timeout:g}s"
+                self.stuck = f"{what} blocked ({why})"
+                raise StuckCallError(f"{self.name}: {self.stuck}")
+        if pending.error is not None:
+            raise pending.error
+        result: _T = pending.result
+        return result
+
+    def interrupt(self) -> None:
+        """Make a waiting :meth:`call`, and every later one, give up (from any thread)."""
+        self._interrupted.set()
+
+    def close(self) -> None:
+        """Let the helper thread end (a stuck one ends, if ever, when its call returns)."""
+        if self._thread is not None:
+            self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            fn, pending = item
+            try:
+                pending.result = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller as is
+                pending.error = exc
+            pending.done.set()
+
+
+class _Pending:
+    """One call's outcome, handed from the helper thread to the caller."""
+
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
 #: Errors after which a client cannot go on. A consumer whose static membership was taken by
@@ -230,6 +332,16 @@ class _Lines(logging.Handler):
 PartitionsHook = Callable[[list[int]], None]
 """Called with partition numbers: after a restore (assign), before a drop (revoke), after an abort."""
 
+#: librdkafka 2.16 re-bootstraps a client once every broker is unreachable (a queue broker
+#: restart): it decommissions the broker handles, yet a producer's group-coordinator cache
+#: keeps the decommissioned one, and ``send_offsets_to_transaction`` then waits for it to
+#: come up, for ever — its timeout is not applied (librdkafka issue #5511). Without
+#: re-bootstrap the handles stay and reconnect to the restarted broker; a cluster that comes
+#: back under other addresses is reached by the next producer (one is built from the
+#: bootstrap servers after every failed batch), and a call stuck all the same is bounded
+#: (:data:`CALL_GRACE_S`). The consumers keep re-bootstrap: their calls are not affected.
+PRODUCER_METADATA_RECOVERY: Final = "none"
+
 #: Transactions of a killed instance block ``read_committed`` readers until the broker aborts
 #: them: a restart with the same transactional id aborts them at once (``init_transactions``),
 #: otherwise this bound applies (librdkafka's default is 60 s).
@@ -284,8 +396,11 @@ class TransactionalLoop:
         )
         self._producer_props = settings.producer_properties()
         self._producer_props.setdefault("transaction.timeout.ms", str(DEFAULT_TRANSACTION_TIMEOUT_MS))
+        self._producer_props.setdefault("metadata.recovery.strategy", PRODUCER_METADATA_RECOVERY)
         #: The transactional id the transactions run under (see :func:`incarnation_ids`).
         self.working_id = self.transactional_id
+        #: Every blocking transactional call goes through it, with a deadline.
+        self._calls = BoundedCaller(self.transactional_id)
         self._producer = self._start_producer()
         self._producer_open = True
         self._fresh_producer_needed = False
@@ -308,7 +423,11 @@ class TransactionalLoop:
         producer = Producer({"error_cb": self._on_error, **self._producer_props, **(extra or {}),
                              "transactional.id": transactional_id})
         try:
-            producer.init_transactions(TXN_TIMEOUT_S)
+            self._calls.call(lambda: producer.init_transactions(TXN_TIMEOUT_S), TXN_TIMEOUT_S + CALL_GRACE_S,
+                             f"init_transactions of {transactional_id}")
+        except StuckCallError as exc:  # the producer is left to the blocked thread, unclosed
+            self._stuck(exc)
+            raise
         except KafkaException as exc:
             raise QueueUnavailableError(f"cannot start transactions as {transactional_id}: {exc}") from None
         return producer
@@ -344,10 +463,33 @@ class TransactionalLoop:
             self._init(old).close()
         return self._init(self.working_id)
 
-    def _renew_producer(self) -> None:
-        if self._producer_open:
-            self._producer_open = False
+    def _stuck(self, exc: StuckCallError) -> None:
+        """A call blocked past its bound (or was interrupted): this loop cannot go on."""
+        if self.fatal is None:
+            self.fatal = str(exc)
+            log.error("%s: %s; the stage must rebuild the loop with new clients", self.transactional_id, exc)
+
+    def interrupt(self) -> None:
+        """Make a blocked transactional call give up now, and every later one (from any
+        thread): for a stop that cannot wait for it. The loop is then fatal (abandon it)."""
+        self._calls.interrupt()
+
+    def _close_producer(self, flush_s: float = 0.0) -> None:
+        """Close the producer unless a call is stuck in it (closing would block as well).
+        A producer whose transaction could not end makes ``close`` abort it and warn, or
+        fail: it is replaced or dropped anyway, so that is logged, not raised."""
+        if not self._producer_open:
+            return
+        self._producer_open = False
+        try:
+            if flush_s > 0:
+                self._producer.flush(flush_s)
             self._producer.close()
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("%s: closing the producer: %s", self.working_id, exc)
+
+    def _renew_producer(self) -> None:
+        self._close_producer()
         self._producer = self._start_producer()
         self._producer_open, self._fresh_producer_needed = True, False
 
@@ -462,12 +604,12 @@ class TransactionalLoop:
         records = [r for r in records if r.error() is None and (r.partition() or 0) in self.states]
         if not records:
             return 0
-        self._producer.begin_transaction()
         touched: set[int] = set()
         # The per-message path: locals, and output topics resolved once per batch.
         states, process, message, produce = self.states, self._process, self._message, self._produce
         topics: dict[Kind, str] = {}
         try:
+            self._producer.begin_transaction()  # in the try: a failure rewinds the batch too
             for r in records:
                 p = r.partition() or 0
                 state = states[p]
@@ -482,10 +624,12 @@ class TransactionalLoop:
             for p in touched:
                 for key, value in self.states[p]._changes():
                     self._produce(self._changelog, key, value, p)
-            self._producer.send_offsets_to_transaction(
-                self._positions(records), self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S
-            )
-            self._producer.commit_transaction(TXN_TIMEOUT_S)
+            self._commit(records)
+        except StuckCallError as exc:  # no abort either: the next incarnation aborts it
+            self._producer_open = False  # a thread is inside it: closing would block as well
+            self._stuck(exc)
+            self._discard(touched)
+            raise
         except BaseException as exc:
             if is_fatal(exc):  # fenced: no abort can succeed; the next owner aborts it
                 self._on_error(exc)
@@ -502,6 +646,18 @@ class TransactionalLoop:
         for p in touched:
             self.states[p]._commit()
         return len(records)
+
+    def _commit(self, records: list[KafkaMessage]) -> None:
+        """The input positions join the transaction, which commits; both bounded (see
+        :data:`BATCH_TXN_TIMEOUT_S`, :data:`CALL_GRACE_S`), in one hand-off to the caller."""
+        producer, positions = self._producer, self._positions(records)
+        metadata = self._consumer.consumer_group_metadata()
+
+        def commit() -> None:
+            producer.send_offsets_to_transaction(positions, metadata, BATCH_TXN_TIMEOUT_S)
+            producer.commit_transaction(BATCH_TXN_TIMEOUT_S)
+
+        self._calls.call(commit, 2 * BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "send_offsets/commit_transaction")
 
     def _message(self, r: KafkaMessage, partition: int | None = None) -> Message:
         raw_key = r.key()
@@ -564,20 +720,34 @@ class TransactionalLoop:
             self._hooks[2](sorted(touched))
 
     def _abort(self, records: list[KafkaMessage], touched: set[int]) -> None:
+        """Discard the batch, rewind to its start and abort its transaction.
+
+        The rewind and the new producer id come first, whatever the abort does: a commit that
+        timed out (the broker is away) is still "in progress" for librdkafka, so the abort
+        fails with _CONFLICT; the batch must run again all the same (else a later commit
+        would move the offsets past it), and only a new incarnation aborts the old
+        transaction for sure (it initialises the previous working ids)."""
         self._discard(touched)
-        try:
-            self._producer.abort_transaction(TXN_TIMEOUT_S)
-        except KafkaException as exc:  # fenced or fatal: the caller must drop this loop
-            raise QueueError(f"cannot abort the transaction of {self.working_id}: {exc}") from exc
-        # Its producer id now has an abort marker on the touched partitions: the next batch
-        # writes with a new one (noida-db would hide its records from read_committed readers).
-        self._fresh_producer_needed = True
         first: dict[int, int] = {}
         for r in records:
             p = r.partition() or 0
             first.setdefault(p, r.offset() or 0)
         for p, o in first.items():
             self._consumer.seek(TopicPartition(self._source_topic, p, o))
+        # Its producer id now has an abort marker on the touched partitions: the next batch
+        # writes with a new one (noida-db would hide its records from read_committed readers).
+        self._fresh_producer_needed = True
+        producer = self._producer
+        try:
+            self._calls.call(lambda: producer.abort_transaction(BATCH_TXN_TIMEOUT_S),
+                             BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "abort_transaction")
+        except StuckCallError as exc:
+            self._producer_open = False
+            self._stuck(exc)
+            raise
+        except KafkaException as exc:  # fatal: the caller drops this loop; else a new producer
+            raise QueueError(f"cannot abort the transaction of {self.working_id} "
+                             f"({len(records)} messages will be processed again): {exc}") from exc
         log.warning("transaction of %s aborted; %d messages will be processed again", self.working_id, len(records))
 
     def assignment(self) -> list[int]:
@@ -603,14 +773,20 @@ class TransactionalLoop:
         for p, state in self.states.items():
             state.changelog_offset = self._changelog_end(p)
             self._checkpoint_path(p).write_text(json.dumps({"offset": state.changelog_offset, "data": state._data}))
-        self._consumer.close()
-        self._producer.flush(10)
-        self._producer.close()
+        try:
+            self._consumer.close()
+        finally:
+            self._close_producer(flush_s=10)
+            self._calls.close()
 
     def abandon(self) -> None:
-        """Stop without a checkpoint (as a crash would): the next owner restores fully."""
-        self._consumer.close()
-        self._producer.close()
+        """Stop without a checkpoint (as a crash would): the next owner restores fully. A
+        producer stuck in a call is left to its thread (closing it would block as well)."""
+        try:
+            self._consumer.close()
+        finally:
+            self._close_producer()
+            self._calls.close()
 
     def _changelog_end(self, partition: int) -> int:
         _low, high = self._consumer.get_watermark_offsets(TopicPartition(self._changelog, partition), timeout=10)

@@ -33,6 +33,7 @@ from kapacity.runtime.ingestbuffer import IngestBuffer, IngestFlusher, buffer_pa
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
 from kapacity.runtime.membership import DEFAULT_INTERVAL_S, Membership
 from kapacity.runtime.takeover import Takeover, session_timeout_ms
+from kapacity.runtime.taskstats import compact
 from kapacity.runtime.records import TaskDefinition, handler_key, point_value, series_key
 
 __all__ = ["DEFAULT_MAX_PENDING", "Runtime"]
@@ -271,5 +272,11 @@ def stages_status(threads: Sequence[StageThread]) -> dict[str, Any]:
             info = {"error": str(exc)}
         info.update(handled=t.handled, errors=t.errors, idle=t.idle.is_set(), fatal_errors=t.fatal_errors,
                     rebuilds=t.rebuilds, dropped=t.dropped)
+        task_stats = getattr(t.stage, "task_stats", None)  # the stages running tasks
+        if task_stats is not None and "error" not in info:
+            try:  # published to every instance: numbers only (see kapacity.runtime.taskstats)
+                info["task_stats"] = compact(task_stats())
+            except Exception as exc:  # noqa: BLE001 - e.g. a dict resized by the stage thread
+                log.debug("%s stage: task stats skipped this time: %s", t.stage.name, exc)
         stages[t.stage.name] = info
     return stages

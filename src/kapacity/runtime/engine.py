@@ -40,6 +40,7 @@ from kapacity.runtime.delivery import Deliverer
 from kapacity.runtime.processor import PartitionProcessor, TaskSet
 from kapacity.runtime.records import EventRecord, RecordError, point_from_value
 from kapacity.runtime.regroup import Router, split_repartition_value
+from kapacity.runtime.taskstats import KeptStats, TaskStats, merge_tasks
 
 if TYPE_CHECKING:  # imported lazily at run time: the Kafka stack loads only in Kafka mode
     from kapacity.queue.transactional import TransactionalLoop
@@ -64,6 +65,7 @@ class Stage(Protocol):
     def run_once(self) -> int: ...
     def close(self) -> None: ...
     def abandon(self) -> None: ...
+    def interrupt(self) -> None: ...
     def status(self) -> dict[str, Any]: ...
 
 
@@ -153,6 +155,11 @@ class _KafkaStage:
         self._defs.close()
         self.loop.abandon()
 
+    def interrupt(self) -> None:
+        """A blocked transactional call gives up (a stop that cannot wait): the loop turns
+        fatal, the stage thread abandons it."""
+        self.loop.interrupt()
+
 
 class _TaskStage(_KafkaStage):
     """A Kafka stage running tasks: one processor per owned partition, over its restored state."""
@@ -170,6 +177,7 @@ class _TaskStage(_KafkaStage):
         self.router = Router(self.tasks)
         self.processors = {}
         self.events = 0
+        self.kept_stats = KeptStats()
 
     def _new_processor(self, partition: int) -> PartitionProcessor:
         raise NotImplementedError
@@ -180,7 +188,7 @@ class _TaskStage(_KafkaStage):
 
     def _revoked(self, partitions: list[int]) -> None:
         for p in partitions:
-            self.processors.pop(p, None)
+            self._keep_stats(self.processors.pop(p, None))
 
     def _aborted(self, partitions: list[int]) -> None:
         for p in partitions:
@@ -197,6 +205,20 @@ class _TaskStage(_KafkaStage):
             state = self.loop.states[p]
             for k, v in proc.drain_changes().items():
                 state.put(k, v) if v is not None else state.delete(k)
+
+    def task_stats(self) -> TaskStats:
+        """Per task: its node stats summed over this stage's partitions, revoked ones included
+        (see :mod:`.taskstats`; called from the membership thread)."""
+        parts = [p.task_stats() for p in list(self.processors.values())]
+        return merge_tasks([*parts, self.kept_stats.stats(self.tasks.defs)])
+
+    def _keep_stats(self, proc: PartitionProcessor | None) -> None:
+        """A revoked partition's counters stay this instance's: it processed those points."""
+        if proc is None:
+            return
+        defs = self.tasks.defs
+        self.kept_stats.prune(defs)
+        self.kept_stats.keep({t: (defs[t], s) for t, s in proc.task_stats().items() if t in defs})
 
 
 class KafkaEngineStage(_TaskStage):
@@ -467,6 +489,9 @@ class EmbeddedEngineStage:
 
     abandon = close
 
+    def interrupt(self) -> None:
+        """Nothing to interrupt: SQLite calls are short."""
+
     def status(self) -> dict[str, Any]:
         return {"partitions": [0], "restoring": {}, "events": self.events, "points": self.proc.points,
                 "skipped_redelivered": self.skipped, "tasks": sorted(self.tasks.defs),
@@ -519,6 +544,9 @@ class EmbeddedDeliveryStage:
 
     abandon = close
 
+    def interrupt(self) -> None:
+        """Nothing to interrupt: SQLite calls are short."""
+
     def status(self) -> dict[str, Any]:
         return {"partitions": [0], **self.deliverer.counters.as_dict(), "waiting_for": self.deliverer.waiting_for}
 
@@ -549,6 +577,10 @@ class StageThread:
     #: Pause before building a stage again after a fatal error: new clients fence the other
     #: holder of the ids, which must not turn into a fencing ping-pong at full speed.
     REBUILD_PAUSE_S: Final = 2.0
+    #: The part of a stop's timeout kept for a stage blocked in a client call: that long
+    #: before the end it is interrupted (the call gives up, the stage is abandoned without a
+    #: checkpoint, its open transaction is aborted by the next incarnation).
+    INTERRUPT_MARGIN_S: Final = 3.0
 
     def __init__(self, stage: Stage, rebuild: Callable[[], Stage] | None = None) -> None:
         self.stage = stage
@@ -583,6 +615,9 @@ class StageThread:
         if self.rebuild is None:
             log.error("%s stage: fatal client error, dropping the stage: %s", name, exc)
             self.dropped = True
+            return False
+        if self._stop.is_set():
+            log.error("%s stage: stopping after a fatal client error (or an interrupted call): %s", name, exc)
             return False
         log.error("%s stage: fatal client error, rebuilding the stage: %s", name, exc)
         while not self._stop.wait(self.REBUILD_PAUSE_S):
@@ -629,10 +664,19 @@ class StageThread:
                     log.error("%s stage: close failed: %s", self.stage.name, exc)
 
     def stop(self, timeout: float, drain: bool = True) -> bool:
-        """Stop after the current batch (``drain``: once a poll finds nothing); True if it ended."""
+        """Stop after the current batch (``drain``: once a poll finds nothing); True if it ended.
+
+        A stage still blocked in a client call :data:`INTERRUPT_MARGIN_S` before the end (at
+        the latest half-way) is interrupted and abandoned, so that the stop keeps its bound."""
         self._drain = drain
         self._stop.set()
-        self._thread.join(timeout)
+        margin = min(self.INTERRUPT_MARGIN_S, timeout / 2)
+        self._thread.join(max(0.0, timeout - margin))
+        if self._thread.is_alive():
+            log.warning("%s stage: still busy after %.1fs of its stop; interrupting it", self.stage.name,
+                        timeout - margin)
+            self.stage.interrupt()
+            self._thread.join(margin)
         return not self._thread.is_alive()
 
 

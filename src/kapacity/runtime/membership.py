@@ -12,6 +12,10 @@ cleanly as ``stopped``; records older than :data:`FORGET_AFTER_MS` are not shown
 Staleness compares the publisher's wall clock with the reader's: instances are expected to
 run NTP-synchronised clocks (a skew of a few seconds only delays or hastens ``lost``).
 
+Each task-running stage's summary carries ``task_stats`` (per task, per node, the non-zero
+counters of the pipelines it runs): readers sum them into the cluster's task stats
+(:mod:`.taskstats`), which every instance's task API shows.
+
 The core (:func:`make_record`, :func:`stage_summary`, :class:`MembershipView`) is pure and
 takes ``now`` as an argument; :class:`Membership` is the thread doing the I/O.
 
@@ -37,6 +41,7 @@ from typing import Any, Final
 
 from kapacity.queue.base import BroadcastReader, Queue
 from kapacity.queue.kinds import Kind
+from kapacity.runtime.taskstats import compact
 
 __all__ = [
     "DEFAULT_INTERVAL_S",
@@ -81,7 +86,8 @@ def _int_map(value: Any) -> dict[str, int]:
 
 
 def stage_summary(info: Mapping[str, Any]) -> dict[str, Any]:
-    """One stage's status as published: partitions, lag (+ total), restoring, counters.
+    """One stage's status as published: partitions, lag (+ total), restoring, counters, and
+    ``task_stats`` (per task, per node: its non-zero counters, see :mod:`.taskstats`).
 
     >>> stage_summary({"partitions": [1, 0], "lag": {0: 3, 1: 4}, "restoring": {}, "events": 9,
     ...                "tasks": ["a", "b"], "idle": True})
@@ -104,6 +110,8 @@ def stage_summary(info: Mapping[str, Any]) -> dict[str, Any]:
     for key in _NAME_LISTS:
         if isinstance(info.get(key), list | tuple):
             out[key] = len(info[key])
+    if isinstance(info.get("task_stats"), Mapping):  # summed over the cluster by the readers
+        out["task_stats"] = compact(info["task_stats"])
     return out
 
 

@@ -27,6 +27,7 @@ from kapacity.runtime.records import (
     split_state_key,
     state_key,
 )
+from kapacity.runtime.taskstats import KeptStats, TaskStats, merge_nodes
 
 __all__ = ["PartitionProcessor", "TaskSet"]
 
@@ -138,12 +139,16 @@ class PartitionProcessor:
         self._pending: dict[str, Any] = {}
         self.points = 0
         self.task_errors = 0
+        #: Task id → (its definition, node stats of its pipelines dropped by :meth:`abort`).
+        self._retired = KeptStats()
 
     def _sync(self) -> None:
         if self._version == self._tasks.version:
             return
         select = self._select
         wanted = {d.id: d for d in self._tasks.enabled() if select is None or select(d)}
+        if self._retired:  # a redefined, disabled or deleted task restarts at 0
+            self._retired.prune(wanted)
         for tid in [t for t, r in self._running.items() if wanted.get(t) != r.definition]:
             self._pending.update(self._running.pop(tid).changes())  # its work so far stays
         for tid, d in wanted.items():
@@ -207,8 +212,31 @@ class PartitionProcessor:
     def abort(self) -> None:
         """Forget uncommitted work: tasks are rebuilt from the committed records."""
         self._pending.clear()
+        self._retire(self._running.values())
         self._running.clear()
         self._version = -1
+
+    # --- node stats (read from the membership thread: copies, never the live dicts) --------
+
+    def _retire(self, running: Iterable[_RunningTask]) -> None:
+        """Keep the counters of pipelines about to be rebuilt (an abort): Kapacitor's counters
+        only reset when the task restarts. The aborted batch is processed again, so its
+        points count twice: the counters are at-least-once, like a retried batch's."""
+        runs = {rt.definition.id: (rt.definition, rt.task.stats()) for rt in list(running)}
+        if runs:
+            self._retired.keep(runs)
+
+    def task_stats(self) -> TaskStats:
+        """Per running task, its node stats on this partition since the task (this definition
+        of it) started here — pipelines rebuilt after an abort included."""
+        kept = self._retired.stats(self._tasks.defs)
+        out: TaskStats = {}
+        for tid, rt in list(self._running.items()):
+            stats = rt.task.stats()
+            prev = kept.pop(tid, None)
+            out[tid] = merge_nodes((prev, stats)) if prev is not None else stats
+        out.update(kept)  # not rebuilt yet: until the next point
+        return out
 
 
 def apply_records(target: dict[str, Any], items: Iterable[tuple[str, Any]]) -> None:

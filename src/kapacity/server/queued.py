@@ -20,6 +20,10 @@ writes and definitions forwarded to a :class:`~kapacity.runtime.app.Runtime`:
   delete writes tombstones for its events, so it is deleted cluster-wide.
 * the local engine's clock (deadman ticks, periodic snapshots) does not run: with no points
   its tasks would only produce spurious deadman alerts.
+* task stats (``GET /tasks/<id>`` ``stats`` and DOT, ``kapacity show``, ``/debug/vars``) are
+  the cluster's: each instance publishes its stages' per-task node counters with its
+  membership status, and any instance answers with their sum over the instances not
+  ``stopped`` (:mod:`kapacity.runtime.taskstats`).
 
 The default (``embedded``) path does not use this module.
 """
@@ -37,11 +41,13 @@ from kapacity.queue.errors import QueueUnavailableError
 from kapacity.queue.kinds import Kind
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
 from kapacity.runtime.records import TaskDefinition
+from kapacity.runtime.taskstats import NodeStats, TaskStats, cluster_task_stats, overlay
 from kapacity.server.defsync import DefinitionSync, EchoFilter
 from kapacity.server.engine import Engine
 from kapacity.server.errors import Unavailable
 from kapacity.server.topicsync import TopicSync
-from kapacity.server.taskdef import DEFAULT_RP, ENABLED
+from kapacity.server.pipeline import dot_graph
+from kapacity.server.taskdef import DEFAULT_RP, ENABLED, task_json
 
 if TYPE_CHECKING:
     from kapacity.runtime.app import Runtime
@@ -66,6 +72,8 @@ class QueuedEngine(Engine):
         self.echoes = EchoFilter()
         self.definitions: DefinitionSync | None = None
         self.topic_sync: TopicSync | None = None
+        #: The cluster's task stats while :meth:`list_tasks` builds its views (under the lock).
+        self._cluster_view: TaskStats | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -184,11 +192,60 @@ class QueuedEngine(Engine):
                     raise Unavailable(f"topic {topic!r} not deleted: {exc}") from None
             super().delete_topic(topic)
 
+    # ---------------------------------------------------------------- task stats
+    def cluster_task_stats(self) -> TaskStats | None:
+        """Per task, per node: the counters of every instance running it, summed (the
+        cluster view, see :mod:`kapacity.runtime.taskstats`): this instance's counted now,
+        the others' as last published (every membership interval, 2 s by default); ``None``
+        without a started runtime."""
+        membership = getattr(self.runtime, "membership", None)
+        if membership is None:
+            return None
+        try:
+            return cluster_task_stats(membership.instances(membership.record()))
+        except Exception as exc:  # noqa: BLE001 - the task API must answer; stats are advisory
+            log.warning("cluster task stats unavailable, showing the local view: %s", exc)
+            return None
+
+    def _task_view(self, task_id: str) -> dict[str, Any]:
+        """The task as the local engine knows it (definition, status), with the cluster's
+        counters in ``stats`` and the DOT: the local copy of the task never sees a point."""
+        running = self._running.get(task_id)
+        cluster = self._cluster_view if self._cluster_view is not None else self.cluster_task_stats()
+        if running is None or cluster is None:
+            return super()._task_view(task_id)
+        stats = _with_cluster_counts(running.stats(), cluster.get(task_id))
+        return task_json(self._tasks[task_id], executing=True, dot=dot_graph(task_id, stats["node-stats"]),
+                         stats=stats)
+
+    def list_tasks(self, pattern: str = "", offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        with self.lock:  # one cluster view for the whole list, not one per task
+            self._cluster_view = self.cluster_task_stats()
+            try:
+                return super().list_tasks(pattern, offset, limit)
+            finally:
+                self._cluster_view = None
+
+    def task_stats(self) -> dict[str, dict[str, Any]]:
+        """``/debug/vars`` ``nodes:<task>:<node>`` / ``tasks:<task>``: the cluster's counters."""
+        cluster = self.cluster_task_stats()
+        with self.lock:
+            running = dict(self._running)
+        if cluster is None:
+            return {tid: t.stats() for tid, t in running.items()}
+        return {tid: _with_cluster_counts(t.stats(), cluster.get(tid)) for tid, t in running.items()}
+
     # ---------------------------------------------------------------- status
     def cluster_status(self) -> dict[str, Any]:
         """This instance's status plus ``instances``: every member of the cluster, from the
         ``instances`` kind (see :mod:`kapacity.runtime.membership`)."""
         return {"mode": "kafka", "instances": [], **self.runtime.status()}
+
+
+def _with_cluster_counts(local: dict[str, Any], cluster: NodeStats | None) -> dict[str, Any]:
+    """A running task's ``stats`` (``task-stats`` + ``node-stats``) with the node numbers
+    replaced by the cluster's (node order, types and zero counters from the local copy)."""
+    return {**local, "node-stats": overlay(local.get("node-stats") or {}, cluster)}
 
 
 def embedded_status(engine: Engine) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from kapacity.config.queue import KafkaQueueConfig
 from kapacity.queue.kinds import Kind
-from kapacity.queue.transactional import FatalLoopError, PartitionState, TransactionalLoop
+from kapacity.queue.transactional import BoundedCaller, FatalLoopError, PartitionState, TransactionalLoop
 
 
 class FakeRecord:
@@ -95,6 +95,7 @@ def loop(tmp_path: Path, consumer: FakeConsumer, producer: FakeProducer) -> Tran
     lp.fatal = None
     lp._hooks = (None, None, None)
     lp._fresh_producer_needed = False
+    lp._calls, lp._producer_open = BoundedCaller(lp.transactional_id), True
 
     def process(m: Any, state: PartitionState) -> list[tuple[Kind, str, Any]]:
         state.put("k", m.offset)
