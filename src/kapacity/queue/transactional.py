@@ -40,15 +40,12 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
-import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
 from kapacity.config.queue import KafkaQueueConfig
@@ -57,6 +54,9 @@ from kapacity.queue._records import log
 from kapacity.queue.base import DEFAULT_BATCH, Message
 from kapacity.queue.errors import QueueError, QueueUnavailableError
 from kapacity.queue.kinds import Kind
+from kapacity.queue.partstate import PartitionState, restore_start
+from kapacity.queue.txncalls import BoundedCaller, FatalLoopError, StuckCallError, is_fatal
+from kapacity.queue.txnids import LineCollector, incarnation_ids, parse_epoch
 
 __all__ = [
     "BoundedCaller",
@@ -97,236 +97,7 @@ Output = tuple[Kind, str, Any]
 """``(kind, key, value)`` produced by ``process``; value ``None`` is a tombstone."""
 
 
-class FatalLoopError(QueueError):
-    """A client of the loop failed for good: fenced by another client with the same
-    ``group.instance.id`` or transactional id, in librdkafka's fatal state, or stuck in a
-    call (:class:`StuckCallError`). No retry of the batch can succeed: the loop must be
-    dropped (and built again with new clients, if the stage is still this process's to run)."""
-
-    retriable = False
-
-
-class StuckCallError(FatalLoopError):
-    """A blocking client call did not return within its bound (or the loop was interrupted
-    while waiting for it): the client is left to the thread blocked in it, never used again."""
-
-
-_T = TypeVar("_T")
-
-
-class BoundedCaller:
-    """Runs blocking client calls on one helper thread and waits for each with a deadline.
-
-    librdkafka's transactional calls take a timeout but can block past it (issue #5511):
-    the caller then gets :class:`StuckCallError` instead of hanging with them, and so does a
-    caller waiting when :meth:`interrupt` is called (a stop that cannot wait any longer),
-    and every later caller. After that the helper thread may stay blocked: the caller is
-    unusable (``stuck``).
-
-    >>> c = BoundedCaller("doc")
-    >>> c.call(lambda: 6 * 7, timeout=1.0)
-    42
-    >>> c.close()
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        #: Set once a call outlived its bound or was interrupted: no call is accepted any more.
-        self.stuck: str | None = None
-        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], _Pending] | None] = queue.SimpleQueue()
-        self._interrupted = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def call(self, fn: Callable[[], _T], timeout: float, what: str = "call") -> _T:
-        """``fn()``'s result (or its exception), or :class:`StuckCallError` after ``timeout`` s."""
-        if self._interrupted.is_set() and self.stuck is None:
-            self.stuck = f"{what} not started (interrupted)"
-        if self.stuck is not None:
-            raise StuckCallError(f"{self.name}: {self.stuck}")
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, name=f"kapacity-call-{self.name}", daemon=True)
-            self._thread.start()
-        pending = _Pending()
-        self._calls.put((fn, pending))
-        deadline = time.monotonic() + timeout
-        while not pending.done.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
-            if self._interrupted.is_set() or time.monotonic() >= deadline:
-                why = "interrupted" if self._interrupted.is_set() else f"no answer within {timeout:g}s"
-                self.stuck = f"{what} blocked ({why})"
-                raise StuckCallError(f"{self.name}: {self.stuck}")
-        if pending.error is not None:
-            raise pending.error
-        result: _T = pending.result
-        return result
-
-    def interrupt(self) -> None:
-        """Make a waiting :meth:`call`, and every later one, give up (from any thread)."""
-        self._interrupted.set()
-
-    def close(self) -> None:
-        """Let the helper thread end (a stuck one ends, if ever, when its call returns)."""
-        if self._thread is not None:
-            self._calls.put(None)
-
-    def _serve(self) -> None:
-        while (item := self._calls.get()) is not None:
-            fn, pending = item
-            try:
-                pending.result = fn()
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller as is
-                pending.error = exc
-            pending.done.set()
-
-
-class _Pending:
-    """One call's outcome, handed from the helper thread to the caller."""
-
-    __slots__ = ("done", "error", "result")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-#: Errors after which a client cannot go on. A consumer whose static membership was taken by
-#: another client with its ``group.instance.id`` gets FENCED_INSTANCE_ID (librdkafka makes it
-#: fatal); a producer whose transactional id was initialised by another gets PRODUCER_FENCED
-#: / INVALID_PRODUCER_EPOCH, or the local _FENCED.
-_FENCED_CODES: Final = frozenset({
-    KafkaError._FATAL, KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID,
-    KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
-})
-
-
-def is_fatal(err: object) -> bool:
-    """Whether a ``KafkaError`` (or a ``KafkaException`` carrying one) ends its client.
-
-    >>> is_fatal(KafkaError(KafkaError.FENCED_INSTANCE_ID)), is_fatal(KafkaError(KafkaError._TRANSPORT))
-    (True, False)
-    """
-    if isinstance(err, KafkaException) and err.args:
-        err = err.args[0]
-    if not isinstance(err, KafkaError):
-        return False
-    return bool(err.fatal()) or err.code() in _FENCED_CODES
-
-
-class PartitionState:
-    """The key → value state of one partition; writes stay pending until the commit."""
-
-    def __init__(self, partition: int) -> None:
-        self.partition = partition
-        self._data: dict[str, Any] = {}
-        self._pending: dict[str, Any] = {}
-        self.restored_records = 0
-        self.changelog_offset = 0  # next changelog offset not yet reflected in _data
-
-    _DELETED: Final = object()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._pending:
-            value = self._pending[key]
-            return default if value is self._DELETED else value
-        return self._data.get(key, default)
-
-    def put(self, key: str, value: Any) -> None:
-        self._pending[key] = value
-
-    def delete(self, key: str) -> None:
-        self._pending[key] = self._DELETED
-
-    def items(self) -> dict[str, Any]:
-        merged = {**self._data}
-        for k, v in self._pending.items():
-            if v is self._DELETED:
-                merged.pop(k, None)
-            else:
-                merged[k] = v
-        return merged
-
-    def _changes(self) -> list[tuple[str, Any]]:
-        return [(k, None if v is self._DELETED else v) for k, v in self._pending.items()]
-
-    def _commit(self) -> None:
-        for k, v in self._pending.items():
-            if v is self._DELETED:
-                self._data.pop(k, None)
-            else:
-                self._data[k] = v
-        self._pending.clear()
-
-    def _abort(self) -> None:
-        self._pending.clear()
-
-    def _apply(self, key: str, value: Any) -> None:
-        if value is None:
-            self._data.pop(key, None)
-        else:
-            self._data[key] = value
-
-
 Process = Callable[[Message, PartitionState], Iterable[Output]]
-
-
-def restore_start(checkpoint: int | None, low: int, high: int) -> int | None:
-    """Where to resume a restore: the checkpoint's changelog offset when the changelog still
-    holds everything after it (``low <= checkpoint <= high``), else ``None`` — read from the
-    beginning and discard the local state (the changelog was truncated or recreated).
-
-    >>> restore_start(40, 0, 50), restore_start(60, 0, 50), restore_start(5, 10, 50), restore_start(None, 0, 9)
-    (40, None, None, None)
-    """
-    if checkpoint is None or checkpoint < low or checkpoint > high:
-        return None
-    return checkpoint
-
-
-#: librdkafka's ``eos`` debug line once the coordinator answered InitProducerId.
-_ACQUIRED_PID: Final = re.compile(r"Acquired PID\{Id:(\d+),Epoch:(\d+)\}")
-#: Working ids of earlier incarnations initialised (fenced, leftovers aborted) at start: the
-#: previous one, and the one before in case the previous died between its two steps.
-PREVIOUS_INCARNATIONS: Final = 2
-
-
-def parse_epoch(lines: Iterable[str]) -> int | None:
-    """The producer epoch in librdkafka's ``eos`` debug lines (last one wins), else ``None``.
-
-    >>> parse_epoch(["Acquiring ProducerId", "Acquired PID{Id:1000,Epoch:7}"])
-    7
-    """
-    epoch = None
-    for line in lines:
-        if (m := _ACQUIRED_PID.search(line)) is not None:
-            epoch = int(m.group(2))
-    return epoch
-
-
-def incarnation_ids(base: str, epoch: int, previous: int = PREVIOUS_INCARNATIONS) -> tuple[str, list[str]]:
-    """The working transactional id of the incarnation that got ``epoch`` on ``base``, and
-    the working ids of the ``previous`` incarnations before it (oldest first).
-
-    ``base`` is only ever initialised, never used for a transaction: its epoch, bumped by the
-    coordinator at each initialisation, numbers the incarnations durably (on the broker, so
-    a lost state dir does not matter) and gives each one a producer id of its own.
-
-    >>> incarnation_ids("kapacity_engine_a", 5)
-    ('kapacity_engine_a.5', ['kapacity_engine_a.3', 'kapacity_engine_a.4'])
-    >>> incarnation_ids("kapacity_engine_a", 0)
-    ('kapacity_engine_a.0', [])
-    """
-    return f"{base}.{epoch}", [f"{base}.{e}" for e in range(max(0, epoch - previous), epoch)]
-
-
-class _Lines(logging.Handler):
-    """Collects the messages of a client's ``logger`` (librdkafka debug output)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
 
 
 PartitionsHook = Callable[[list[int]], None]
@@ -441,7 +212,7 @@ class TransactionalLoop:
         after one of its own abort markers (see the module doc). Should the epoch not show in
         librdkafka's debug output, the base id itself is the working id (the old scheme).
         """
-        lines = _Lines()
+        lines = LineCollector()
         logger = logging.getLogger(f"kapacity.queue.txn.{self.transactional_id}")
         logger.propagate = False
         logger.setLevel(logging.DEBUG)

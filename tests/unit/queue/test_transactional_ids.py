@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kapacity.queue.transactional import PREVIOUS_INCARNATIONS, incarnation_ids, parse_epoch
+from kapacity.queue.txnids import PREVIOUS_INCARNATIONS, incarnation_ids, parse_epoch
 
 
 def test_the_epoch_is_read_from_the_acquired_pid_line_and_the_last_one_wins() -> None:
