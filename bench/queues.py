@@ -1,7 +1,8 @@
 """Queue throughput: messages/s through emit → receive, for each backend (issue 5).
 
 For each backend, N small JSON points (~60 bytes, 1000 series keys), ``emit_many`` in batches of
-``--batch``, received by one consumer group whose handler reads every value:
+``--batch``, received by one consumer group (``receive``, batches of ``--receive-batch``: the
+queue's ``DEFAULT_BATCH`` of 500 unless given) whose handler reads every value:
 
 * phased: emit all N, then receive all N — ``emit_msgs_per_s``, ``receive_msgs_per_s`` and
   ``emit_receive_msgs_per_s`` = N / (first emit → last message handled);
@@ -18,9 +19,10 @@ no group, no commits, values untouched) — the ceiling librdkafka and the broke
 Python client. ``ratio`` = ours / raw, phased.
 
 Producer properties: the documented defaults (``acks=all``, ``compression.type=lz4``) plus
-``linger.ms=5``; consumers: the defaults (``read_committed``) with ``session.timeout.ms=6000``.
+``linger.ms=5``; consumers: the defaults (``read_committed``, ``fetch.queue.backoff.ms=10``)
+with ``session.timeout.ms=6000``.
 
-Run: ``.venv/bin/python bench/queues.py [--n N] [--batch B] [--backend embedded|kafka|all]
+Run: ``.venv/bin/python bench/queues.py [--n N] [--batch B] [--receive-batch R] [--backend embedded|kafka|all]
 [--broker tansu|noida] [--repeat R]``. The Kafka run starts its own broker unless
 ``KAPACITY_BENCH_KAFKA=host:port`` names one. Prints one JSON object: with ``--repeat`` > 1,
 every figure as ``{"min", "median", "max"}`` over the runs. Never asserts times.
@@ -48,7 +50,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kapacity.config.queue import QueueConfig
 from kapacity.kafka.devbroker import BrokerProcess, start_noida, start_tansu
 from kapacity.queue import Kind, codec
-from kapacity.queue.base import Message, Queue
+from kapacity.queue.base import DEFAULT_BATCH, Message, Queue
 from kapacity.queue.embedded import EmbeddedQueue
 from kapacity.queue.kafka import KafkaQueue
 
@@ -73,7 +75,7 @@ def prepared(n: int) -> list[tuple[str, Any]]:
     return items
 
 
-def receive_all(q: Queue, group: str, n: int) -> int:
+def receive_all(q: Queue, group: str, n: int, max_messages: int = DEFAULT_BATCH) -> int:
     count = 0
     values: list[Any] = [None]
 
@@ -84,7 +86,7 @@ def receive_all(q: Queue, group: str, n: int) -> int:
 
     deadline = time.monotonic() + 120
     while count < n and time.monotonic() < deadline:
-        q.receive(Kind.POINTS, group, handle, max_messages=5000, timeout=1.0)
+        q.receive(Kind.POINTS, group, handle, max_messages=max_messages, timeout=1.0)
     return count
 
 
@@ -100,10 +102,10 @@ def timed(f: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def run(q: Queue, n: int, batch: int, group: str = "bench") -> dict[str, Any]:
+def run(q: Queue, n: int, batch: int, group: str = "bench", receive_batch: int = DEFAULT_BATCH) -> dict[str, Any]:
     items = prepared(n)
     _, emit_s, emit_cpu = timed(lambda: emit_all(q, items, batch))
-    count, recv_s, recv_cpu = timed(lambda: receive_all(q, group, n))
+    count, recv_s, recv_cpu = timed(lambda: receive_all(q, group, n, receive_batch))
     emit_us, recv_us = emit_cpu / n * 1e6, recv_cpu / max(count, 1) * 1e6
     return {
         "received": count,
@@ -116,23 +118,26 @@ def run(q: Queue, n: int, batch: int, group: str = "bench") -> dict[str, Any]:
     }
 
 
-def run_pipelined(q: Queue, n: int, batch: int, group: str) -> dict[str, Any]:
+def run_pipelined(q: Queue, n: int, batch: int, group: str, receive_batch: int = DEFAULT_BATCH) -> dict[str, Any]:
     items = prepared(n)
     start = time.perf_counter()
     producer = threading.Thread(target=emit_all, args=(q, items, batch))
     producer.start()
-    count = receive_all(q, group, n)
+    count = receive_all(q, group, n, receive_batch)
     done = time.perf_counter()
     producer.join()
     return {"pipelined_received": count, "pipelined_msgs_per_s": round(count / (done - start))}
 
 
-def bench_embedded(n: int, batch: int) -> dict[str, Any]:
+def bench_embedded(n: int, batch: int, receive_batch: int = DEFAULT_BATCH) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         phased_q = EmbeddedQueue(Path(d) / "phased.db", cleaner_interval_s=0)
         pipelined_q = EmbeddedQueue(Path(d) / "pipelined.db", cleaner_interval_s=0)
         try:
-            return {**run(phased_q, n, batch), **run_pipelined(pipelined_q, n, batch, "bench")}
+            return {
+                **run(phased_q, n, batch, receive_batch=receive_batch),
+                **run_pipelined(pipelined_q, n, batch, "bench", receive_batch),
+            }
         finally:
             phased_q.close()
             pipelined_q.close()
@@ -188,7 +193,7 @@ def raw_kafka(q: KafkaQueue, items: list[tuple[str, Any]]) -> dict[str, Any]:
         if producer.flush(60):
             raise RuntimeError("raw producer: records without an ack after 60 s")
 
-    consumer = Consumer({**q.settings.consumer_properties(), "group.id": f"raw-{uuid.uuid4().hex}"})
+    consumer = Consumer(q.consumer_config(f"raw-{uuid.uuid4().hex}"))  # the queue's own consumer properties
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
 
     def consume() -> int:
@@ -215,14 +220,14 @@ def start_broker(kind: str) -> BrokerProcess:
     return start_noida() if kind == "noida" else start_tansu()
 
 
-def bench_kafka(n: int, batch: int, broker_kind: str) -> dict[str, Any]:
+def bench_kafka(n: int, batch: int, broker_kind: str, receive_batch: int = DEFAULT_BATCH) -> dict[str, Any]:
     external = os.environ.get("KAPACITY_BENCH_KAFKA", "").strip()
     broker = None if external else start_broker(broker_kind)
     bootstrap = external or (broker.bootstrap if broker else "")
     phased_q, pipelined_q = kafka_queue(bootstrap), kafka_queue(bootstrap)
     try:
-        phased = run(phased_q, n, batch)
-        pipelined = run_pipelined(pipelined_q, n, batch, "bench")
+        phased = run(phased_q, n, batch, receive_batch=receive_batch)
+        pipelined = run_pipelined(pipelined_q, n, batch, "bench", receive_batch)
         raw = raw_kafka(phased_q, points(n))
         return {
             **phased,
@@ -252,6 +257,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--receive-batch", type=int, default=DEFAULT_BATCH)
     ap.add_argument("--backend", choices=["embedded", "kafka", "all"], default="all")
     ap.add_argument("--broker", choices=["tansu", "noida"], default="tansu")
     ap.add_argument("--repeat", type=int, default=1)
@@ -260,12 +266,12 @@ def main(argv: list[str]) -> int:
     for _ in range(args.repeat):
         out: dict[str, Any] = {"loadavg_1m_before": round(os.getloadavg()[0], 2)}
         if args.backend in ("embedded", "all"):
-            out["embedded"] = bench_embedded(args.n, args.batch)
+            out["embedded"] = bench_embedded(args.n, args.batch, args.receive_batch)
         if args.backend in ("kafka", "all"):
-            out["kafka"] = bench_kafka(args.n, args.batch, args.broker)
+            out["kafka"] = bench_kafka(args.n, args.batch, args.broker, args.receive_batch)
         runs.append(out)
     result = runs[0] if len(runs) == 1 else {"runs": len(runs), **summarise(runs)}
-    print(json.dumps({"n": args.n, "batch": args.batch, "cpus": os.cpu_count(), **result}))
+    print(json.dumps({"n": args.n, "batch": args.batch, "receive_batch": args.receive_batch, "cpus": os.cpu_count(), **result}))
     return 0
 
 

@@ -6,6 +6,11 @@
 * ``consumer(kind, group)``: competing consumers. Each message goes to one consumer of the
   group; it is handed out again unless committed (at-least-once). ``receive`` is the
   one-call form: poll a batch, run the handler on each message, commit after handling.
+* ``commit`` marks messages handled. It need not wait for the commit to be durable (Kafka
+  sends it without a round trip; embedded commits at once), but it is durable at the latest
+  when ``close`` returns or, on Kafka, when its partition is revoked in a rebalance
+  (committed synchronously then). A commit lost before that — a crash, a failed
+  request — only means those messages are delivered again: at-least-once, never a loss.
 * ``broadcast(kind)``: every reader reads everything from the beginning and never commits
   (definitions and state).
 
@@ -70,6 +75,8 @@ class QueueStats:
     poison: int = 0
     dead_lettered: int = 0
     refused: int = 0
+    commit_failures: int = 0
+    """Commits the broker refused or never answered (their messages may come again)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -86,7 +93,11 @@ class GroupConsumer(ABC):
 
     @abstractmethod
     def commit(self, messages: Sequence[Message]) -> None:
-        """Mark these messages (and everything before them in their partition) handled."""
+        """Mark these messages (and everything before them in their partition) handled.
+
+        May return before the commit is durable; it is durable at the latest after
+        :meth:`close` (see the module docstring).
+        """
 
     @abstractmethod
     def rewind(self, messages: Sequence[Message]) -> None:
@@ -94,7 +105,8 @@ class GroupConsumer(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Leave the group; uncommitted messages go to other members."""
+        """Make every commit durable, then leave the group; uncommitted messages go to
+        other members."""
 
 
 class BroadcastReader(ABC):

@@ -5,9 +5,13 @@ Delivery invariants:
 * ``emit`` returns after the broker's ack (``acks=all`` by default); ``emit_many`` produces
   the whole batch, then waits once. The producer's local buffer is bounded by librdkafka
   (``queue.buffering.max.*``); when it is full, produce waits for room (block policy).
-* Group consumers never auto-commit (``enable.auto.commit=false``): offsets are committed
-  synchronously after the handler ran, so a crash re-delivers (at-least-once). On rebalance,
-  uncommitted messages go to the partition's new owner.
+* Group consumers never auto-commit (``enable.auto.commit=false``): ``commit`` (after the
+  handler ran) sends the offsets *asynchronously* — no broker round trip per batch — and
+  keeps them as pending until the broker confirms. Pending offsets are sent again with the
+  next commit, and committed *synchronously* when the partition is revoked in a rebalance
+  (before it goes to its new owner) and at ``close``. A commit lost in between (a crash, a
+  failed request) only means redelivery: at-least-once either way. Only partitions the
+  member owns are committed; on rebalance, uncommitted messages go to the new owner.
 * Broadcast readers assign every partition from the beginning without joining a group and
   never commit.
 * A poison record is copied to the dead-letter topic before its offset is committed.
@@ -54,6 +58,13 @@ _BUFFER_WAIT_S: Final = 0.05
 SWEEP_INTERVAL_S: Final = 3600.0
 #: Records handed to librdkafka per produce_batch call: amortises the call, bounded memory.
 _CHUNK: Final = 1000
+#: Consumer properties kapacity sets unless the configuration does. librdkafka stops fetching
+#: a partition while its local queue holds ``queued.min.messages`` (100,000) and then waits
+#: ``fetch.queue.backoff.ms`` — 1000 ms by default — before it looks again: a consumer
+#: catching up a backlog drained the queue in a fraction of that and sat idle for the rest
+#: (about half of the receive time in bench/queues.py, issue 5). 10 ms bounds the idle gap;
+#: the price is a wake-up per partition every 10 ms while the queue is full.
+CONSUMER_DEFAULTS: Final[dict[str, str]] = {"fetch.queue.backoff.ms": "10"}
 
 
 #: Unbound accessors for building per-batch dicts without Python code per record.
@@ -362,8 +373,13 @@ class KafkaQueue(Queue):
     def broadcast(self, kind: Kind) -> BroadcastReader:
         return _KafkaBroadcast(self, kind)
 
-    def _new_consumer(self, group_id: str) -> Consumer:
-        return Consumer({**self._consumer_props, "group.id": group_id, "error_cb": self._on_error})
+    def consumer_config(self, group_id: str) -> dict[str, Any]:
+        """librdkafka properties of this queue's consumers: :data:`CONSUMER_DEFAULTS` under
+        the configured consumer properties, the group id and the error callback."""
+        return {**CONSUMER_DEFAULTS, **self._consumer_props, "group.id": group_id, "error_cb": self._on_error}
+
+    def _new_consumer(self, group_id: str, **callbacks: Any) -> Consumer:
+        return Consumer({**self.consumer_config(group_id), **callbacks})
 
     def sweep_storage(self) -> int:
         """Remove stored payloads older than their topic's retention (compacted kinds: kept)."""
@@ -400,14 +416,27 @@ class KafkaQueue(Queue):
 
 
 class _KafkaGroupConsumer(GroupConsumer):
+    """A group member: polls, commits asynchronously, commits synchronously when it must.
+
+    ``_pending`` maps each owned partition with handled but unconfirmed offsets to the offset
+    to commit (the next one to read). Every commit sends all of it (a failed request is thus
+    repeated by the next one); the broker's confirmation (``on_commit``, served during poll)
+    removes what it confirmed. What is pending when a partition is revoked, or at ``close``,
+    is committed synchronously: the member's last word on the partitions it leaves.
+    """
+
     def __init__(self, queue: KafkaQueue, kind: Kind, group: str) -> None:
         self._q, self._kind = queue, kind
         self._topic = queue.naming.topic(kind)
-        self._consumer = queue._new_consumer(queue.naming.group(kind, group))
-        self._consumer.subscribe([self._topic])
         self._tail: dict[int, int] = {}  # partition → highest offset of the last batch
         self._last_good: dict[int, int] = {}  # partition → its last decodable message
+        self._owned: set[int] = set()  # partitions assigned to this member now
+        self._pending: dict[int, int] = {}  # owned partition → offset to commit, unconfirmed
         self._closed = False
+        self._consumer = queue._new_consumer(queue.naming.group(kind, group), on_commit=self._on_commit)
+        self._consumer.subscribe(
+            [self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
 
     def poll(self, max_messages: int = DEFAULT_BATCH, timeout: float = 1.0) -> list[Message]:
         if self._closed:
@@ -427,19 +456,79 @@ class _KafkaGroupConsumer(GroupConsumer):
             if out or time.monotonic() >= deadline:
                 return out
 
+    # --- commits ----------------------------------------------------------------------
+
     def _commit_offsets(self, last: dict[int, int]) -> None:
-        if not last:
-            return
-        offsets = [TopicPartition(self._topic, p, o + 1) for p, o in last.items()]
+        """Mark ``partition → last handled offset`` and send every pending offset, not waiting."""
+        owned = self._owned
+        for p, o in last.items():
+            # A partition revoked since its records were polled belongs to another member,
+            # which reads it from the offset committed at the revocation.
+            if p in owned:
+                self._pending[p] = o + 1
+        if self._pending:
+            self._send_async([TopicPartition(self._topic, p, o) for p, o in self._pending.items()])
+
+    def _send_async(self, offsets: list[TopicPartition]) -> None:
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:  # not even queued: still pending, sent again next time
+            self._q.stats.add("commit_failures")
+            log.warning("kafka queue commit to %s failed: %s", self._topic, exc)
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's answer to an asynchronous commit (served during poll and close)."""
+        if err is not None:
+            self._q.stats.add("commit_failures")
+            log.warning("kafka queue commit to %s failed (sent again with the next): %s", self._topic, err.str())
+            return
+        for tp in partitions:
+            if tp.error is not None:
+                self._q.stats.add("commit_failures")
+                log.warning("kafka queue commit to %s[%d] failed: %s", self._topic, tp.partition, tp.error.str())
+                continue
+            if self._pending.get(tp.partition) == tp.offset:
+                del self._pending[tp.partition]  # a later offset stays pending until confirmed
+            if self._q.loggers is not None:
+                self._q.loggers.committed(self._topic, tp.partition, tp.offset)
+
+    def _commit_sync(self, offsets: dict[int, int]) -> None:
+        """Commit ``partition → offset`` and wait for the broker; failures are logged."""
+        if not offsets:
+            return
+        try:
+            done = self._consumer.commit(
+                offsets=[TopicPartition(self._topic, p, o) for p, o in offsets.items()], asynchronous=False
+            )
         except KafkaException as exc:
-            # A rebalance took the partition: its new owner re-reads from the last commit.
+            # E.g. the member was already removed from the group: the partitions' new owners
+            # re-read from the last confirmed commit (redelivery, nothing lost).
+            self._q.stats.add("commit_failures")
             log.warning("kafka queue commit to %s failed: %s", self._topic, exc)
             return
-        if self._q.loggers is not None:
-            for p, o in last.items():
-                self._q.loggers.committed(self._topic, p, o + 1)
+        for tp in done or ():
+            if tp.error is not None:
+                self._q.stats.add("commit_failures")
+                log.warning("kafka queue commit to %s[%d] failed: %s", self._topic, tp.partition, tp.error.str())
+            elif self._q.loggers is not None:
+                self._q.loggers.committed(self._topic, tp.partition, tp.offset)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._owned.update(tp.partition for tp in partitions if tp.topic == self._topic)
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Still the owner here: commit what was handled before the partitions move on."""
+        revoked = {tp.partition for tp in partitions if tp.topic == self._topic}
+        self._commit_sync({p: self._pending.pop(p) for p in revoked if p in self._pending})
+        self._owned -= revoked
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost (session timed out): another member may own them already, so no commit."""
+        lost = {tp.partition for tp in partitions if tp.topic == self._topic}
+        for p in lost & self._pending.keys():
+            log.warning("kafka queue lost %s[%d]: messages before offset %d may be delivered again",
+                        self._topic, p, self._pending.pop(p))
+        self._owned -= lost
 
     def commit(self, messages: Sequence[Message]) -> None:
         # A partition's messages are in offset order: the last one seen is the highest.
@@ -461,9 +550,14 @@ class _KafkaGroupConsumer(GroupConsumer):
                 log.warning("kafka queue rewind of %s[%d] failed: %s", self._topic, p, exc)
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._consumer.close()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            pending, self._pending = self._pending, {}
+            self._commit_sync(pending)  # the final word: durable before the member leaves
+        finally:
+            self._consumer.close()  # revokes (nothing pending any more) and leaves the group
 
 
 class _KafkaBroadcast(BroadcastReader):
