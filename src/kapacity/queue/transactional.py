@@ -53,6 +53,7 @@ from kapacity.queue import codec
 from kapacity.queue._records import log
 from kapacity.queue.base import DEFAULT_BATCH, Message
 from kapacity.queue.errors import QueueError, QueueUnavailableError
+from kapacity.queue.kafka import CONSUMER_DEFAULTS
 from kapacity.queue.kinds import Kind
 from kapacity.queue.partstate import PartitionState, restore_start
 from kapacity.queue.txncalls import BoundedCaller, FatalLoopError, StuckCallError, is_fatal
@@ -147,11 +148,14 @@ class TransactionalLoop:
         self.transactional_id = self.naming.transactional_id(f"{name}_{instance}")
         self._dir = Path(state_dir) / self.transactional_id
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._consumer_props = settings.consumer_properties()
+        # The queue's consumer defaults (fetch back-off) under the configured properties.
+        self._consumer_props = {**CONSUMER_DEFAULTS, **settings.consumer_properties()}
         self.states: dict[int, PartitionState] = {}
         self._lag: dict[int, int] = {}
         #: Why a client of this loop is dead for good (see :class:`FatalLoopError`), else None.
         self.fatal: str | None = None
+        #: Set by close/abandon: an assignment callback run while leaving restores nothing.
+        self._closing = False
         self._consumer = Consumer(
             {
                 "error_cb": self._on_error,
@@ -267,6 +271,8 @@ class TransactionalLoop:
     # --- assignment and restore ---------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._closing:  # an assignment served while leaving the group: nothing to restore
+            return
         try:
             self._assign(consumer, partitions)
         except Exception as exc:
@@ -541,6 +547,7 @@ class TransactionalLoop:
 
     def close(self) -> None:
         """Write each partition's checkpoint (a clean shutdown), then leave the group."""
+        self._closing = True
         for p, state in self.states.items():
             state.changelog_offset = self._changelog_end(p)
             self._checkpoint_path(p).write_text(json.dumps({"offset": state.changelog_offset, "data": state._data}))
@@ -553,6 +560,7 @@ class TransactionalLoop:
     def abandon(self) -> None:
         """Stop without a checkpoint (as a crash would): the next owner restores fully. A
         producer stuck in a call is left to its thread (closing it would block as well)."""
+        self._closing = True
         try:
             self._consumer.close()
         finally:

@@ -92,7 +92,7 @@ def loop(tmp_path: Path, consumer: FakeConsumer, producer: FakeProducer) -> Tran
     lp._source, lp._changelog_kind = Kind.POINTS, Kind.ALERT_STATE
     lp._source_topic, lp._changelog = lp.naming.topic(Kind.POINTS), lp.naming.topic(Kind.ALERT_STATE)
     lp.transactional_id = lp.working_id = "t_engine_a"
-    lp.fatal = None
+    lp.fatal, lp._closing = None, False
     lp._hooks = (None, None, None)
     lp._fresh_producer_needed = False
     lp._calls, lp._producer_open = BoundedCaller(lp.transactional_id), True
@@ -170,3 +170,19 @@ def test_a_failed_assignment_makes_the_loop_fatal_so_the_stage_rebuilds_it(tmp_p
     assert lp.fatal is not None and "[3]" in lp.fatal and "broker still coming back" in lp.fatal
     with pytest.raises(FatalLoopError, match="assignment of"):
         lp.run_once(10, 0)
+
+
+def test_an_assignment_served_while_leaving_the_group_restores_nothing(tmp_path: Path) -> None:
+    """librdkafka may run a pending assignment inside ``close()``: restoring then would only
+    fail (the handles are going) and raise out of close/abandon."""
+    lp = loop(tmp_path, FakeConsumer([]), FakeProducer())
+    restored: list[int] = []
+
+    def restore(partition: int) -> PartitionState:
+        restored.append(partition)
+        raise KafkaException(KafkaError(KafkaError._DESTROY, "broker handle destroyed for termination"))
+
+    lp._restore = restore  # type: ignore[method-assign]
+    lp._closing = True
+    lp._on_assign(lp._consumer, [TopicPartition(lp._source_topic, 1)])  # type: ignore[arg-type]
+    assert restored == [] and lp.fatal is None
