@@ -14,6 +14,7 @@ loopback port, with its SQLite store as ``kapacity serve`` has it):
 * ``cpu_points_per_s``: points per CPU second of the whole process (server, clients,
   collector) during the throughput run — what the machine's other load does not change much;
   the wall-clock rates above drop when other processes share the cores;
+* ``cpu_s_by_thread``: the CPU seconds of the throughput run per thread (pools summed);
 * ``rss_mb`` after the throughput run (the bench's own bodies freed first);
 * latency at a moderate rate (``--rate`` points/s in bodies of ``--latency-batch`` lines for
   ``--latency-seconds``): each point carries its send time as its timestamp, so the
@@ -37,6 +38,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -102,6 +104,23 @@ def rss_mb() -> float:
     return 0.0
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each live thread of this process, by thread name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+        except OSError:
+            continue  # the thread ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        name = names.get(int(tid), comm).split(" ")[0].split("_")[0]  # one name per pool
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def rfc3339_ns(text: str) -> int:
     base, _, frac = text.rstrip("Z").partition(".")
     secs = dt.datetime.fromisoformat(base).replace(tzinfo=dt.UTC).timestamp()
@@ -109,10 +128,14 @@ def rfc3339_ns(text: str) -> int:
 
 
 class Collector(threading.Thread):
-    """Consumes the alert topic; keeps (received ns, alert time ns, CreateTime ms) per alert."""
+    """Consumes the alert topic; keeps (received ns, value, CreateTime ms) per alert.
+
+    The value is decoded (its ``time``) only when latencies are computed, after the
+    measured runs: the collector shares the process (and its CPU figure) with the server.
+    """
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
+        super().__init__(daemon=True, name="bench-collector")
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest", "enable.auto.commit": False,
@@ -120,7 +143,7 @@ class Collector(threading.Thread):
         })
         # Assigned, not subscribed: no group join delay before the first fetch.
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        self.got: list[tuple[int, int, int]] = []
+        self.got: list[tuple[int, bytes, int]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -129,9 +152,7 @@ class Collector(threading.Thread):
             # timeout, which would add up to the timeout to every measured latency.
             m = self.consumer.poll(0.1)
             if m is not None and m.error() is None:
-                now = time.time_ns()
-                value = m.value() or b"{}"
-                self.got.append((now, rfc3339_ns(json.loads(value)["time"]), m.timestamp()[1]))
+                self.got.append((time.time_ns(), m.value() or b"{}", m.timestamp()[1]))
         self.consumer.close()
 
     def wait_for(self, count: int, timeout: float) -> bool:
@@ -216,14 +237,18 @@ def main() -> None:
             # -- throughput
             chunks = [data[i::args.clients] for i in range(args.clients)]
 
+            client_cpu: list[float] = []
+
             def post(mine: list[bytes]) -> None:
                 with httpx.Client(base_url=srv.url, timeout=120) as c:
                     for body in mine:
                         c.post("/write", params={"db": "bench"}, content=body).raise_for_status()
+                client_cpu.append(time.thread_time())
 
             threads = [threading.Thread(target=post, args=(c,)) for c in chunks]
             t0 = time.perf_counter()
             cpu0 = time.process_time()
+            threads0 = thread_cpu()
             for th in threads:
                 th.start()
             for th in threads:
@@ -235,6 +260,8 @@ def main() -> None:
             complete = collector.wait_for(alerts, 120)
             end_to_end = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
+            by_thread = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu().items()}
+            by_thread["bench clients"] = sum(client_cpu)
             del data, chunks, threads
             gc.collect()
             out.update({
@@ -244,6 +271,10 @@ def main() -> None:
                 "cpu_points_per_s": round(args.points / cpu),
                 "alerts": alerts, "alerts_consumed": len(collector.got), "complete": complete,
                 "rss_mb": round(rss_mb(), 1),
+                # Where the CPU of the run went (clock ticks: ±0.01 s each); the engine
+                # thread runs the tasks, the AnyIO workers parse the bodies.
+                "cpu_s_by_thread": {k: round(v, 2) for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])
+                                    if v >= 0.01},
             })
 
             # -- latency at a moderate rate: each body is stamped with its send time
@@ -272,7 +303,7 @@ def main() -> None:
             collector.wait_for(engine.counters.alerts, 30)
             collector.stop.set()
             collector.join(10)
-            lat = collector.got[first:]
+            lat = [(r, rfc3339_ns(json.loads(v)["time"]), ts) for r, v, ts in collector.got[first:]]
             consumed_ms = sorted((r - w) / 1e6 for r, w, _ in lat)
             produced_ms = sorted(max(0.0, ts - w / 1e6) for _, w, ts in lat)
 

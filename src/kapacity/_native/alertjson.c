@@ -483,8 +483,14 @@ done:
 static PyObject *level_obj[LEVEL_CACHE], *level_name[LEVEL_CACHE];
 
 /* A level's name (Level members carry it in ``_name_``), as a JSON string. */
+static int put_level_name(Buf *b, PyObject *level);
+
 static int put_level(Buf *b, PyObject *level) {
     if ((PyObject *)Py_TYPE(level) != level_type) return DECLINE;
+    return put_level_name(b, level);
+}
+
+static int put_level_name(Buf *b, PyObject *level) {
     for (int i = 0; i < LEVEL_CACHE && level_obj[i] != NULL; i++) {
         if (level_obj[i] == level) return put_str(b, level_name[i]);
     }
@@ -589,6 +595,148 @@ static int put_alert(Buf *b, PyObject *a) {
     return 0;
 }
 
+/* ---- go_json(value): kapacity.alert.templates.go_json_py, the ``json`` of templates ----
+ *
+ * Template data: str, float, int, bool, None, Time, Duration, Level, dict (keys sorted, as
+ * Go sorts map keys), GoStruct (a dict standing for a Go struct: insertion order), list and
+ * tuple. Exact types only; anything else (subclasses, other objects, dict keys that are not
+ * str, ints beyond 64 bits, nesting deeper than JSON_MAX_DEPTH) declines the whole value. */
+static PyObject *json_struct_type = NULL, *json_time_type = NULL, *json_duration_type = NULL,
+                *json_level_type = NULL;
+static SlotCache c_json_duration_ns;
+
+#define JSON_MAX_DEPTH 64
+
+static int put_json(Buf *b, PyObject *v, int depth);
+
+static int put_member(Buf *b, PyObject *k, PyObject *v, int first, int depth) {
+    if (!PyUnicode_CheckExact(k)) return DECLINE;
+    if (!first && PUT_LIT(b, ",") < 0) return -1;
+    int rc = put_str(b, k);
+    if (rc == 0) rc = PUT_LIT(b, ":");
+    if (rc == 0) {
+        Py_INCREF(v);
+        rc = put_json(b, v, depth + 1);
+        Py_DECREF(v);
+    }
+    return rc;
+}
+
+static int put_struct(Buf *b, PyObject *d, int depth) {
+    if (PUT_LIT(b, "{") < 0) return -1;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    int first = 1;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        int rc = put_member(b, k, v, first, depth);
+        if (rc) return rc;
+        first = 0;
+    }
+    return PUT_LIT(b, "}");
+}
+
+static int put_map(Buf *b, PyObject *d, int depth) {
+    PyObject *keys = PyDict_Keys(d);
+    if (keys == NULL) return -1;
+    int rc = 0;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(keys, i))) {
+            rc = DECLINE;
+            goto done;
+        }
+    }
+    if (n > 1 && PyList_Sort(keys) < 0) {
+        rc = -1;
+        goto done;
+    }
+    if ((rc = PUT_LIT(b, "{")) < 0) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        PyObject *v = PyDict_GetItemWithError(d, k);
+        if (v == NULL) {
+            rc = PyErr_Occurred() ? -1 : DECLINE;
+            goto done;
+        }
+        if ((rc = put_member(b, k, v, i == 0, depth)) != 0) goto done;
+    }
+    rc = PUT_LIT(b, "}");
+done:
+    Py_DECREF(keys);
+    return rc;
+}
+
+static int put_json(Buf *b, PyObject *v, int depth) {
+    if (depth > JSON_MAX_DEPTH) return DECLINE;
+    PyTypeObject *t = Py_TYPE(v);
+    PyObject *type = (PyObject *)t;
+    if (t == &PyUnicode_Type) return put_str(b, v);
+    if (t == &PyFloat_Type) return put_float(b, PyFloat_AS_DOUBLE(v));
+    if (type == json_struct_type) return put_struct(b, v, depth);
+    if (t == &PyDict_Type) return put_map(b, v, depth);
+    if (t == &PyLong_Type) return put_int(b, v);
+    if (v == Py_None) return PUT_LIT(b, "null");
+    if (v == Py_True) return PUT_LIT(b, "true");
+    if (v == Py_False) return PUT_LIT(b, "false");
+    if (type == json_time_type) return put_time(b, v);
+    if (type == json_level_type) return put_level_name(b, v);
+    if (type == json_duration_type) {
+        PyObject *ns = get_attr(v, s_ns, &c_json_duration_ns);
+        if (ns == NULL) return -1;
+        int rc = PyLong_CheckExact(ns) ? put_int(b, ns) : DECLINE;
+        Py_DECREF(ns);
+        return rc;
+    }
+    if (t == &PyList_Type || t == &PyTuple_Type) {
+        if (PUT_LIT(b, "[") < 0) return -1;
+        PyObject *seq = PySequence_Fast(v, "");  /* a new reference: items stay alive */
+        if (seq == NULL) return -1;
+        int rc = 0;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+            if (i && (rc = PUT_LIT(b, ",")) < 0) break;
+            if ((rc = put_json(b, PySequence_Fast_GET_ITEM(seq, i), depth + 1)) != 0) break;
+        }
+        Py_DECREF(seq);
+        return rc ? rc : PUT_LIT(b, "]");
+    }
+    return DECLINE;
+}
+
+static PyObject *go_json(PyObject *self, PyObject *value) {
+    if (json_struct_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "alertjson.bind_json(GoStruct, Time, Duration, Level) was not called");
+        return NULL;
+    }
+    Buf b;
+    b.p = b.stack;
+    b.len = 0;
+    b.cap = (Py_ssize_t)sizeof b.stack;
+    int rc = put_json(&b, value, 0);
+    PyObject *out;
+    if (rc == 0) {
+        out = PyUnicode_DecodeUTF8(b.p, b.len, NULL);
+    } else {
+        PyErr_Clear();  /* declined, or an error the Python path meets (and reports) again */
+        out = Py_NewRef(Py_None);
+    }
+    if (b.p != b.stack) PyMem_Free(b.p);
+    return out;
+}
+
+static PyObject *bind_json(PyObject *self, PyObject *args) {
+    PyObject *s, *t, *d, *l;
+    if (!PyArg_ParseTuple(args, "OOOO:bind_json", &s, &t, &d, &l)) return NULL;
+    if (!PyType_Check(s) || !PyType_Check(t) || !PyType_Check(d) || !PyType_Check(l)) {
+        PyErr_SetString(PyExc_TypeError, "bind_json() expects the GoStruct, Time, Duration and Level types");
+        return NULL;
+    }
+    Py_XSETREF(json_struct_type, Py_NewRef(s));
+    Py_XSETREF(json_time_type, Py_NewRef(t));
+    Py_XSETREF(json_duration_type, Py_NewRef(d));
+    Py_XSETREF(json_level_type, Py_NewRef(l));
+    Py_RETURN_NONE;
+}
+
 static PyObject *encode(PyObject *self, PyObject *alert) {
     if (time_type == NULL || level_type == NULL || fallback == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "alertjson.bind(Time, Level, fallback) was not called");
@@ -639,6 +787,12 @@ static PyMethodDef methods[] = {
      "pure-Python encoder must decide."},
     {"render", render, METH_O,
      "render(alert) -> bytes: encode(alert), or the bound fallback's bytes where it declines."},
+    {"go_json", go_json, METH_O,
+     "go_json(value) -> str | None: Go's json.Marshal of alert template data (see "
+     "kapacity.alert.templates.go_json), or None when the pure-Python encoder must decide."},
+    {"bind_json", bind_json, METH_VARARGS,
+     "bind_json(GoStruct, Time, Duration, Level): the types go_json() writes as a Go struct, "
+     "an RFC3339Nano time, nanoseconds and a level name."},
     {"bind", bind, METH_VARARGS,
      "bind(Time, Level, fallback): the time type written as RFC3339Nano, the level enum, and "
      "the encoder render() falls back to."},

@@ -13,8 +13,10 @@ from json.encoder import encode_basestring as _encode_str
 from collections.abc import Callable
 from typing import Any
 
+from kapacity._native import load
 from kapacity.alert.gojson import encode, go_float, go_string
-from kapacity.gotmpl import parse
+from kapacity.gotmpl import html_text_escape, parse
+from kapacity.gotypes import Duration, Level, Time
 
 DEFAULT_ID = "{{ .Name }}:{{ .Group }}"
 DEFAULT_MESSAGE = "{{ .ID }} is {{ .Level }}"
@@ -53,8 +55,8 @@ def _json_str(value: str) -> str:
     return text
 
 
-def go_json(value: Any) -> str:
-    """Go's ``json.Marshal`` of template data (behind the ``json`` template functions)."""
+def go_json_py(value: Any) -> str:
+    """Go's ``json.Marshal`` of template data, in Python (the twin of the C ``go_json``)."""
     kind = type(value)
     if kind is str:
         return _json_str(value)
@@ -63,12 +65,40 @@ def go_json(value: Any) -> str:
     if isinstance(value, str):
         return _json_str(value)
     if isinstance(value, GoStruct):
-        return "{" + ",".join(_key(k) + go_json(v) for k, v in value.items()) + "}"
+        return "{" + ",".join(_key(k) + go_json_py(v) for k, v in value.items()) + "}"
     if isinstance(value, dict):
-        return "{" + ",".join(_key(str(k)) + go_json(v) for k, v in sorted(value.items())) + "}"
+        return "{" + ",".join(_key(str(k)) + go_json_py(v) for k, v in sorted(value.items())) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
+        return "[" + ",".join(go_json_py(v) for v in value) + "]"
     return encode(value)
+
+
+def _bind_native() -> Callable[[Any], str | None] | None:
+    """``kapacity._native.alertjson.go_json``, bound; None when not built or switched off."""
+    module = load("alertjson")
+    if module is None:
+        return None
+    module.bind_json(GoStruct, Time, Duration, Level)
+    fn: Callable[[Any], str | None] = module.go_json
+    return fn
+
+
+#: The C encoder (None: not built, or ``KAPACITY_NO_NATIVE=1``). The details of every
+#: event are ``{{ json . }}`` by default: ~20 values, where the Python twin costs a call each.
+_native_go_json = _bind_native()
+
+
+def go_json(value: Any) -> str:
+    """Go's ``json.Marshal`` of template data (behind the ``json`` template functions).
+
+    The C encoder where it is built and handles ``value``, else :func:`go_json_py`: both
+    give the same text (``tests/unit/native/test_go_json.py``).
+    """
+    if _native_go_json is not None:
+        out = _native_go_json(value)
+        if out is not None:
+            return out
+    return go_json_py(value)
 
 
 def _json_encode(value: Any) -> str:
@@ -85,9 +115,58 @@ def compile_template(text: str, name: str, *, html: bool = False) -> Render:
 
     ``html`` selects html/template (``details``) with Kapacitor's ``json`` functions.
     Raises :class:`~kapacity.gotmpl.TemplateError` when the text does not parse.
+
+    Every emitted event renders its message and details, so the two shapes nearly all
+    alerts use get a shortcut giving the same text (``tests/unit/alert/test_templates.py``):
+    the default details ``{{ json . }}``, and text with ``{{ .Field }}`` actions only (the
+    default message ``{{ .ID }} is {{ .Level }}``, the default ID). Any other data than
+    they expect (a missing key, a value that is not a string) goes to the template itself.
     """
     tmpl = parse(text, name, html=html, funcs=DETAILS_FUNCS if html else None)
     render: Render = tmpl.execute
+    if html:
+        return _json_details(render) if text == DEFAULT_DETAILS else render
+    return _substitution(text, render) or render
+
+
+def _json_details(template: Render) -> Render:
+    """``{{ json . }}`` in html/template: the JSON, then the HTML text-context escaping."""
+
+    def render(data: Any) -> str:
+        if isinstance(data, dict):
+            try:
+                return html_text_escape(go_json(data) + "\n")
+            except Exception:  # noqa: BLE001, S110 - the template raises its own error for it
+                pass
+        return template(data)
+
+    return render
+
+
+_FIELD_ACTION = re.compile(r"\{\{ *\.([A-Za-z_][A-Za-z0-9_]*) *\}\}")
+
+
+def _substitution(text: str, template: Render) -> Render | None:
+    """For text/template text whose actions are all ``{{ .Field }}``: a renderer that joins
+    the text with the data's string values; None for any other text."""
+    parts = _FIELD_ACTION.split(text)
+    texts, fields = parts[0::2], parts[1::2]
+    if not fields or any("{{" in t for t in texts):
+        return None
+    head, pairs = texts[0], list(zip(fields, texts[1:], strict=True))
+
+    def render(data: Any) -> str:
+        if isinstance(data, dict):
+            out = [head]
+            for field_name, after in pairs:
+                value = data.get(field_name)
+                if type(value) is not str:
+                    return template(data)  # Go's printing of other values, <no value> when missing
+                out.append(value)
+                out.append(after)
+            return "".join(out)
+        return template(data)
+
     return render
 
 

@@ -27,6 +27,7 @@ an action); template calls nest at most 100 deep; a missing key of an empty mapp
 indexes as ``""``; complex numbers are not supported.
 """
 
+from kapacity.gotmpl._escape import html_text_escape
 from kapacity.gotmpl._funcs import json_func
 from kapacity.gotmpl._values import NO_VALUE
 from kapacity.gotmpl.errors import TemplateError
@@ -38,6 +39,7 @@ __all__ = [
     "Template",
     "TemplateError",
     "format_value",
+    "html_text_escape",
     "json_func",
     "parse",
     "sprint",

@@ -2,16 +2,18 @@
 
 Most points of a healthy system change nothing: they pass the filters, their group is at
 OK and no level expression is true. For a chain of that shape this module generates ONE
-Python function that, per point, checks the measurement (and database, retention policy),
-evaluates every ``where`` lambda and the level expressions inline (each ``"name"`` read
-once), finds the group's state and, when all is OK-after-OK, only counts the point.
+Python function (and its loop over a batch, ``accept_many``) that, per point, checks the
+measurement (and database, retention policy), evaluates every ``where`` lambda and the
+level expressions inline (each ``"name"`` read once), finds the group's state (with
+``groupBy`` of one tag, in one lookup: :meth:`AlertNode.shortcut`; a new group is created
+as the alert node would) and, when all is OK-after-OK, only counts the point.
 
 Exactness: the fused function handles just two outcomes itself, "filtered" and
-"OK after OK", counting them exactly as the nodes would. A point at a non-OK level or of
-a group seen for the first time goes through the alert node's :meth:`AlertNode.observe`
-with the level already chosen, and anything unusual (an expression raising, a missing
-field) falls back to the nodes' own code path, which re-evaluates the (stateless, so
-side-effect free) lambdas and logs the error. Chains with a stateful lambda (``sigma``,
+"OK after OK", counting them exactly as the nodes would. A point that raises a group from
+OK goes through the alert node's :meth:`AlertNode.observe` with the level already chosen;
+a point of a group at a non-OK level (resets apply) and anything unusual (an expression
+raising, a missing field) fall back to the nodes' own code path, which re-evaluates the
+(stateless, so side-effect free) lambdas and logs the error. Chains with a stateful lambda (``sigma``,
 ``count``, ``spread``), flapping detection, time truncation or another node shape are not
 fused.
 
@@ -29,18 +31,28 @@ from kapacity.pipeline.alert import AlertNode
 from kapacity.pipeline.base import Node
 from kapacity.pipeline.lambdas import GroupedLambda
 from kapacity.pipeline.nodes import FromNode, WhereNode
-from kapacity.pipeline.row import Row
+from kapacity.pipeline.row import Row, group_id
 from kapacity.tick import ast
 from kapacity.tick.compiler import inline_predicates
 
+#: Entries of a chain's tag value → group state shortcut before it is emptied (unbounded
+#: cardinality must not grow memory forever; refilling costs one more lookup per group).
+#: Above the 100,000 series the ingest benchmark cycles through.
+SHORTCUT_MAX = 2**17
+
 
 class FusedChain:
-    """The generated ``accept(point)`` of one fused chain, with the nodes it stands for."""
+    """The generated ``accept(point)`` and ``accept_many(points)`` of one fused chain, with
+    the nodes it stands for."""
 
-    __slots__ = ("accept", "alert", "source", "wheres")
+    __slots__ = ("accept", "accept_many", "alert", "source", "wheres")
 
-    def __init__(self, accept: Callable[[Point], None], alert: AlertNode, wheres: list[WhereNode], source: str) -> None:
+    def __init__(
+        self, accept: Callable[[Point], None], accept_many: Callable[[list[Point]], None], alert: AlertNode,
+        wheres: list[WhereNode], source: str,
+    ) -> None:
         self.accept = accept
+        self.accept_many = accept_many
         self.alert = alert
         self.wheres = wheres
         self.source = source
@@ -96,26 +108,56 @@ def fuse(source: FromNode, scope: dict[str, Any]) -> FusedChain | None:
     src = _generate(source, wheres, inline.sections, [lv for lv, _ in present])
     namespace = inline.namespace
     namespace.update(_Row=Row, Exception=Exception, _src=source, _alert=alert, _slow=source.accept,
-                     _wheres=tuple(wheres), _key=source.keyer.key, _kcache=source.keyer._cache)
+                     _wheres=tuple(wheres), _key=source.keyer.key, _kcache=source.keyer._cache,
+                     _short=alert.shortcut(), _SHORT_MAX=SHORTCUT_MAX, len=len, _group_id=group_id,
+                     _dims=source.keyer.dims)
     exec(compile(src, f"<fused {source.name}>", "exec"), namespace)  # noqa: S102 - our own generated code
     accept: Callable[[Point], None] = namespace["_accept"]
-    return FusedChain(accept, alert, wheres, src)
+    accept_many: Callable[[list[Point]], None] = namespace["_accept_many"]
+    return FusedChain(accept, accept_many, alert, wheres, src)
 
 
 def _generate(source: FromNode, wheres: list[WhereNode], sections: list[Any], levels: list[int]) -> str:
+    """``_accept(p)`` for one point and ``_accept_many(points)``, the same body in a loop.
+
+    The loop keeps the count of OK-after-OK points (nearly all of them) in a local and adds
+    it to the nodes' counters once, when the batch is done (even if it raises): nothing
+    reads a node's counters while its task processes a batch.
+    """
+    one = _body(source, wheres, sections, levels, "return", _ok_counts(wheres, "1"))
+    many = _body(source, wheres, sections, levels, "continue", ["ok += 1"])
+    lines = ["def _accept(p):", *one, "", "def _accept_many(points):", "    ok = 0", "    try:",
+             "        for p in points:", *("        " + line for line in many), "    finally:",
+             "        if ok:", *("            " + line for line in _ok_counts(wheres, "ok"))]
+    return "\n".join(lines) + "\n"
+
+
+def _ok_counts(wheres: list[WhereNode], n: str) -> list[str]:
+    """Counter updates of ``n`` points that passed every node and were OK after OK."""
+    return ([f"_src.points_in += {n}"] + [f"_wheres[{j}].points_in += {n}" for j in range(len(wheres))]
+            + [f"_alert.points_in += {n}"])
+
+
+def _body(
+    source: FromNode, wheres: list[WhereNode], sections: list[Any], levels: list[int], exit_: str,
+    ok_counts: list[str],
+) -> list[str]:
+    """The code for one point ``p``, indented by 4; ``exit_`` leaves it (return / continue)."""
     n_from = len(source.wheres)
-    lines = ["def _accept(p):"]
+    lines: list[str] = []
     emit = lines.append
     checks = [("name", source.measurement), ("database", source.database),
               ("retention_policy", source.retention_policy)]
     for attr, want in checks:
         if want:
             emit(f"    if p.{attr} != {want!r}:")
-            emit("        return")
+            emit(f"        {exit_}")
     emit("    fields = p.fields")
     emit("    tags = p.tags")
-    emit("    time_ns = p.time")
-    emit("    level = -1")
+    code = [text for section in sections for pair in section.loads for text in pair] + [
+        text for section in sections for text in section.exprs]
+    if any("time_ns" in text for text in code):  # the inlined expressions read the time
+        emit("    time_ns = p.time")
     emit("    try:")
     for i, section in enumerate(sections[:-1]):
         for local, code in section.loads:
@@ -129,21 +171,36 @@ def _generate(source: FromNode, wheres: list[WhereNode], sections: list[Any], le
             for j in range(k + 1):
                 emit(f"            _wheres[{j}].points_in += 1")
             emit(f"            _wheres[{k}].filtered += 1")
-        emit("            return")
-    # The group, as FromNode computes it (GroupKeyer caches it).
+        emit(f"            {exit_}")
+    # The group's state, as FromNode and AlertNode.point find it (a new group is created
+    # here as the alert node would, so the first point of a group takes no slower path).
     keyer = source.keyer
-    if source._static:
-        emit("        group = ''")
-    elif keyer.dims is not None and len(keyer.dims) == 1 and not keyer.by_name:
-        emit(f"        hit = _kcache.get(tags.get({keyer.dims[0]!r}))")
-        emit("        if hit is None:")
-        emit("            hit = _key(p.name, tags)")
-        emit("        group = hit[0]")
+    single = keyer.dims is not None and len(keyer.dims) == 1 and not keyer.by_name and not source._static
+    if single:
+        # groupBy of one tag: its value maps straight to the group's state (one lookup).
+        assert keyer.dims is not None
+        emit(f"        key = tags.get({keyer.dims[0]!r})")
+        emit("        gs = _short.get(key)")
+        emit("        if gs is None:")
+        # The group ID as the keyer computes it (not through it: its cache is only needed
+        # for the rows of the few points that are not OK-after-OK).
+        emit("            group = _group_id(p.name, tags, _dims, False)")
+        emit("            gs = _alert._groups.get(group)")
+        emit("            if gs is None:")
+        emit("                gs = _alert._new_group(p.name, group, tags, p.time)")
+        emit("            if len(_short) >= _SHORT_MAX:")
+        emit("                _short.clear()")
+        emit("            _short[key] = gs")
     else:
-        emit("        hit = _key(p.name, tags)")
-        emit("        group = hit[0]")
-    emit("        gs = _alert._groups.get(group)")
-    emit("        if gs is not None and gs.history[gs.idx] == 0:")
+        if source._static:
+            emit("        group = ''")
+        else:
+            emit("        hit = _key(p.name, tags)")
+            emit("        group = hit[0]")
+        emit("        gs = _alert._groups.get(group)")
+        emit("        if gs is None:")
+        emit("            gs = _alert._new_group(p.name, group, tags, p.time)")
+    emit("        if gs.level == 0:")
     last = sections[-1]
     for local, code in last.loads:
         emit(f"            {local} = {code}")
@@ -153,23 +210,26 @@ def _generate(source: FromNode, wheres: list[WhereNode], sections: list[Any], le
         emit(f"                level = {lv}")
         keyword = "elif"
     emit("            else:" if levels else "            if True:")
-    emit("                _src.points_in += 1")
-    for j in range(len(wheres)):
-        emit(f"                _wheres[{j}].points_in += 1")
-    emit("                _alert.points_in += 1")
-    emit("                return")
+    for line in ok_counts:
+        emit(f"                {line}")
+    emit(f"                {exit_}")
+    emit("        else:")
+    emit("            level = -1")
     emit("    except Exception:  # the exact path re-evaluates and reports it")
     emit("        level = -1")
     emit("    if level < 0:")
     emit("        _slow(p)")
-    emit("        return")
-    emit("    _src.points_in += 1")
-    for j in range(len(wheres)):
-        emit(f"    _wheres[{j}].points_in += 1")
-    emit("    _alert.points_in += 1")
+    emit(f"        {exit_}")
+    for line in _ok_counts(wheres, "1"):
+        emit(f"    {line}")
     if source._static:
-        emit("    _alert.observe(_Row(p.name, tags, fields, time_ns), level, gs)")
+        emit("    _alert.observe(_Row(p.name, tags, fields, p.time), level, gs)")
+    elif single:
+        emit("    hit = _kcache.get(key)")
+        emit("    if hit is None:")
+        emit("        hit = _key(p.name, tags)")
+        emit("    _alert.observe(_Row(p.name, tags, fields, p.time, hit[0], hit[1], False), level, gs)")
     else:
-        emit("    _alert.observe(_Row(p.name, tags, fields, time_ns, group, hit[1], "
+        emit("    _alert.observe(_Row(p.name, tags, fields, p.time, group, hit[1], "
              f"{keyer.by_name!r}), level, gs)")
-    return "\n".join(lines) + "\n"
+    return lines

@@ -85,6 +85,8 @@ def group_id(name: str, tags: dict[str, str], dims: tuple[str, ...], by_name: bo
     """Kapacitor's ``models.ToGroupID``: ``[name\\n]k=v,k2=v2``; ``""`` is the nil group."""
     if not dims:
         return name if by_name else ""
+    if len(dims) == 1 and not by_name:  # groupBy('host'): once per new group of a task
+        return f"{dims[0]}={tags.get(dims[0], '')}"
     body = ",".join(f"{d}={tags.get(d, '')}" for d in dims)
     return f"{name}\n{body}" if by_name else body
 

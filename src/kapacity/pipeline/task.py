@@ -48,6 +48,9 @@ class Task:
         self.dbrps: list[tuple[str, str]] = list(script.dbrps)
         self.graph = build_graph(script, name, self._collect, inhibitors, server_info, fused=fused)
         self._accept = [s.accept for s in self.graph.sources]
+        #: Per source, a batch entry point: the fused chain's own loop where there is one.
+        many = {chain.accept: chain.accept_many for chain in self.graph.fused}
+        self._accept_many = [many.get(s.accept) or _one_by_one(s.accept) for s in self.graph.sources]
 
     def _collect(self, event: AlertEvent) -> None:
         if self._sink is not None:
@@ -71,9 +74,7 @@ class Task:
         """Feed points in order; the alert events they caused (empty when a sink was given)."""
         accepts = self._accept
         if len(accepts) == 1:
-            accept = accepts[0]
-            for p in points:
-                accept(p)
+            self._accept_many[0](points)
         else:
             for p in points:
                 for accept in accepts:
@@ -114,6 +115,14 @@ class Task:
         so that ``previousLevel`` and recoveries survive a restart."""
         for a in self.graph.alerts:
             a.seed_events(events)
+
+
+def _one_by_one(accept: Callable[[Point], None]) -> Callable[[list[Point]], None]:
+    def accept_many(points: list[Point]) -> None:
+        for p in points:
+            accept(p)
+
+    return accept_many
 
 
 def build_task(

@@ -116,6 +116,7 @@ class Counters:
 
 
 _STOP = object()
+_NO_HANDLERS: dict[str, _TopicHandler] = {}
 
 
 def _by_dbrp(points: list[Point]) -> list[tuple[DBRP, list[Point]]]:
@@ -377,9 +378,11 @@ class Engine:
             self._call(handler, alert, f"{ref.kind} handler of task {task_id}")
         if not ev.publish:
             return
-        ctx = MatchContext(alert, previous, ev.task or task_id, ev.name, ev.tags)
-        for th in self._topic_handlers.get(ev.topic, {}).values():
+        ctx: MatchContext | None = None  # built for the first handler with a match
+        for th in self._topic_handlers.get(ev.topic, _NO_HANDLERS).values():
             if th.match is not None:
+                if ctx is None:
+                    ctx = MatchContext(alert, previous, ev.task or task_id, ev.name, ev.tags)
                 try:
                     if not th.match(ctx):
                         continue

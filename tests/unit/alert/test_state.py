@@ -117,3 +117,14 @@ def test_node_state_round_trip_and_seed() -> None:
     assert back.last_levels == {"cpu:nil": CRITICAL}
     assert back.restored == {"cpu:nil": (CRITICAL, 5 * S)}
     assert back.groups["host=a"] == st.groups["host=a"]
+
+
+def test_level_follows_the_ring() -> None:
+    policy = EmitPolicy(history=3)
+    gs = GroupState.new(policy.history)
+    for i, lv in enumerate([WARNING, CRITICAL, OK, INFO, INFO, OK]):
+        gs.observe((i + 1) * S, lv, policy)
+        assert gs.level == lv == gs.history[gs.idx]
+        again = GroupState.from_dict(json.loads(json.dumps(gs.to_dict())))
+        assert again.level == lv and again == gs
+    assert "level" not in gs.to_dict()  # derived, not stored

@@ -162,3 +162,89 @@ def test_fused_equals_unfused_on_random_streams(rows: list[tuple[str, str, Any]]
     assert summary(fused.process_many(points)) == summary(plain.process_many(points))
     assert fused.stats() == plain.stats()
     assert fused.snapshot() == plain.snapshot()
+
+
+def _count_fallbacks(task: Task) -> list[Point]:
+    """Points the fused chain hands to the exact (node-by-node) path, recorded from now on."""
+    chain = task.graph.fused[0]
+    namespace = chain.accept.__globals__
+    slow = namespace["_slow"]
+    seen: list[Point] = []
+
+    def counting(p: Point) -> None:
+        seen.append(p)
+        slow(p)
+
+    namespace["_slow"] = counting
+    return seen
+
+
+@pytest.mark.parametrize("group", ["\n        .groupBy('host')", "\n        .groupBy('host', 'dc')"])
+def test_new_groups_and_alerts_take_no_fallback(group: str) -> None:
+    fused, plain = both(BENCH_SHAPE.format(group=group))
+    fallbacks = _count_fallbacks(fused)
+    # Every point of a group at OK (new groups included) stays on the fused path, alerting
+    # or not; only a group at a non-OK level (resets apply) takes the exact path.
+    points = [cpu(i, host=f"h{i}", usage_user=95.0 if i % 5 == 0 else 30.0) for i in range(1, 30)]
+    assert summary(fused.process_many(points)) == summary(plain.process_many(points))
+    assert fallbacks == []
+    again = [cpu(40 + i, host=f"h{i}", usage_user=30.0) for i in range(1, 30)]
+    assert summary(fused.process_many(again)) == summary(plain.process_many(again))
+    assert fallbacks == [p for p in again if p.tags["host"] in {"h5", "h10", "h15", "h20", "h25"}]
+    assert fused.stats() == plain.stats()
+    assert fused.snapshot() == plain.snapshot()
+
+
+def test_restore_replaces_the_group_shortcut() -> None:
+    script = BENCH_SHAPE.format(group="\n        .groupBy('host')")
+    task = build_task(script, task_name="t")
+    assert task.process_many([cpu(1, host="a", usage_user=10.0)]) == []  # group 'a' known, OK
+    critical = build_task(script, task_name="t")
+    critical.process_many([cpu(1, host="a", usage_user=95.0)])
+    task.restore(critical.snapshot())
+    # The restored state (CRITICAL) is the one used, not the state cached before the restore.
+    events = task.process_many([cpu(2, host="a", usage_user=10.0)])
+    assert [(e.data.level.name, e.data.previous_level.name) for e in events] == [("OK", "CRITICAL")]
+
+
+def test_group_shortcut_is_bounded() -> None:
+    fused, plain = both(BENCH_SHAPE.format(group="\n        .groupBy('host')"))
+    namespace = fused.graph.fused[0].accept.__globals__
+    namespace["_SHORT_MAX"] = 3
+    points = [cpu(i, host=f"h{i % 10}", usage_user=95.0 if i % 4 == 0 else 30.0) for i in range(1, 80)]
+    assert summary(fused.process_many(points)) == summary(plain.process_many(points))
+    assert len(namespace["_short"]) <= 3
+    assert fused.snapshot() == plain.snapshot()
+
+
+def test_batch_counts_survive_an_exception_mid_batch() -> None:
+    class Boom(Exception):
+        pass
+
+    def sink(event: AlertEvent) -> None:
+        if event.data.level.name == "CRITICAL":
+            raise Boom
+
+    script = BENCH_SHAPE.format(group="\n        .groupBy('host')")
+    fused = build_task(script, task_name="t", sink=sink)
+    plain = build_task(script, task_name="t", sink=sink, fused=False)
+    points = [cpu(i, host=f"h{i % 3}", usage_user=30.0) for i in range(1, 10)]
+    points.append(cpu(10, host="h0", usage_user=95.0))
+    points += [cpu(i, host="h1", usage_user=30.0) for i in range(11, 15)]
+    for task in (fused, plain):
+        with pytest.raises(Boom):
+            task.process_many(points)
+    assert fused.stats() == plain.stats()
+    assert fused.stats()["alert3"]["points_in"] == 10
+
+
+def test_expressions_reading_the_time_stay_on_the_fused_path() -> None:
+    script = """stream
+    |from().measurement('cpu').groupBy('host').where(lambda: hour("time") >= 0)
+    |alert().crit(lambda: unixNano("time") > 5000000000 AND "usage_user" > 90)"""
+    fused, plain = both(script)
+    fallbacks = _count_fallbacks(fused)
+    points = [cpu(i, host=f"h{i}", usage_user=95.0) for i in range(1, 10)]
+    assert summary(fused.process_many(points)) == summary(plain.process_many(points))
+    assert fallbacks == []
+    assert fused.stats() == plain.stats()

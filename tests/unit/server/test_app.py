@@ -47,6 +47,19 @@ def test_ping_answers_204_with_version_header(client: httpx.Client) -> None:
         assert r.headers["X-Kapacitor-Version"]
 
 
+def test_every_answer_carries_the_version_headers_once(client: httpx.Client) -> None:
+    answers = [
+        client.post("/write", params={"db": "telegraf"}, content=b"cpu usage=1 1"),  # 204
+        client.post("/write", params={"db": "telegraf"}, content=b"cpu usage="),  # 400, plain text
+        client.get(f"{V1}/tasks/nope"),  # 404, JSON
+        client.get(f"{V1}/tasks"),  # 200
+    ]
+    assert [r.status_code for r in answers] == [204, 400, 404, 200]
+    for r in answers:
+        assert r.headers.get_list("X-Kapacitor-Version") == [r.headers["X-Influxdb-Version"]]
+        assert r.headers["X-Kapacitor-Version"]
+
+
 def test_task_lifecycle_and_shape(client: httpx.Client) -> None:
     r = client.post(f"{V1}/tasks", json=TASK)
     assert r.status_code == 200
