@@ -65,6 +65,9 @@ _CHUNK: Final = 1000
 #: (about half of the receive time in bench/queues.py, issue 5). 10 ms bounds the idle gap;
 #: the price is a wake-up per partition every 10 ms while the queue is full.
 CONSUMER_DEFAULTS: Final[dict[str, str]] = {"fetch.queue.backoff.ms": "10"}
+#: The ListOffsets timestamp meaning "the end of the partition" (Kafka's ``LATEST``; under
+#: ``read_committed`` the last stable offset, the end for non-transactional kinds).
+LATEST_OFFSET: Final = -1
 
 
 #: Unbound accessors for building per-batch dicts without Python code per record.
@@ -586,6 +589,21 @@ class _KafkaBroadcast(BroadcastReader):
             self._q.stats.add("received", len(out))
             if out or not records or time.monotonic() >= deadline:
                 return out
+
+    def log_end(self, timeout: float) -> dict[int, int]:
+        """Per partition, the offset after its last record now (see :mod:`kapacity.queue.heads`)."""
+        topic = self._q.naming.topic(self._kind)
+        wanted = [TopicPartition(topic, tp.partition, LATEST_OFFSET) for tp in self._consumer.assignment()]
+        if not wanted:
+            return {}
+        try:
+            answer = self._consumer.offsets_for_times(wanted, timeout=timeout)
+        except KafkaException as exc:
+            raise QueueUnavailableError(f"cannot read the end offsets of {topic}: {exc}") from None
+        failed = [tp for tp in answer if tp.error is not None]
+        if failed:
+            raise QueueUnavailableError(f"cannot read the end offsets of {topic}: {failed[0].error}")
+        return {tp.partition: tp.offset for tp in answer if tp.offset >= 0}
 
     def close(self) -> None:
         if not self._closed:
