@@ -230,7 +230,9 @@ def test_queue_broker_outage_buffers_writes_then_delivers_everything_in_order(tm
             missing = {k: sorted(set(v) - set(points.get(k, []))) for k, v in expected.items()}
             assert points == expected, f"missing {missing}; seconds of the outage: {outage_rounds}"
             try:
-                wait_for(lambda: reader.read() >= total, timeout=30, what=f"{total} events after the restart")
+                # Bounded: a transactional call stuck after the restart is given up after
+                # BATCH_TXN_TIMEOUT_S + CALL_GRACE_S (35 s) and its stage rebuilt (see below).
+                wait_for(lambda: reader.read() >= total, timeout=90, what=f"{total} events after the restart")
             except AssertionError as exc:
                 stages = engine.runtime.status()["stages"]
                 stalled = {name: (st.get("handled"), st.get("lag"), st.get("fatal_errors")) for name, st in stages.items()}
