@@ -14,11 +14,18 @@ script started it) and the feeder's. ``ceiling``: one raw confluent-kafka transa
 consume → produce loop over the same points (no engine work): what one process gets from
 the broker and client alone.
 
-The broker is noida-db (``kapacity.kafka.devbroker``) unless ``KAPACITY_TEST_KAFKA`` or
-``--bootstrap`` names one. Prints one JSON object. Benchmarks inform; they never assert.
+The broker is noida-db (``kapacity.kafka.devbroker``; ``--broker tansu`` for Tansu) unless
+``KAPACITY_TEST_KAFKA`` or ``--bootstrap`` names one. noida-db 0.2.3 answers an empty fetch at
+once instead of waiting ``fetch.wait.max.ms``: every idle consumer then fetches in a loop,
+about 0.65 CPU s per second each (measured with one plain confluent-kafka consumer; 0.001
+on Tansu), which inflates the instances' and the broker's CPU figures on noida. Tansu
+honours the wait, so its CPU figures are the ones to size with (no run here aborts a
+transaction, so Tansu's read_committed, which shows aborted records, changes nothing).
+Prints one JSON object. Benchmarks inform; they never assert.
 
 Run: ``.venv/bin/python bench/scaleout.py [--points 60000] [--instances 1,2,3] [--partitions 6]
-[--aligned]`` (``--aligned``: a series-aligned task, which skips the ``repartition`` hop)
+[--aligned] [--broker noida|tansu]`` (``--aligned``: a series-aligned task, which skips the
+``repartition`` hop)
 """
 
 from __future__ import annotations
@@ -124,7 +131,10 @@ def _write_config(tmp: Path, bootstrap: str, prefix: str, partitions: int) -> Pa
         f'[queue.kafka.defaults.topic]\npartitions = {partitions}\n'
         # A long session: on a starved host (other jobs) a 6 s session expired mid-run and the
         # static member was fenced. Fast failover is not what this bench measures.
-        '[queue.kafka.defaults.consumer.properties]\n"session.timeout.ms" = "45000"\n"heartbeat.interval.ms" = "3000"\n'
+        # fetch.wait.max.ms 50: Tansu does not answer a waiting fetch when new records are
+        # committed, only at the end of the wait: with the default 500 ms each stage's batch
+        # waited ~0.5 s (967 instead of 8,747 points/s for 1 instance). Kafka answers at once.
+        '[queue.kafka.defaults.consumer.properties]\n"session.timeout.ms" = "45000"\n"heartbeat.interval.ms" = "3000"\n"fetch.wait.max.ms" = "50"\n'
         f'[[kafka]]\nenabled = true\nid = "out"\nbrokers = ["{bootstrap}"]\n'
     )
     return path
@@ -285,15 +295,15 @@ def ceiling(bootstrap: str, topic: str, n: int) -> dict[str, Any]:
 
 
 @contextmanager
-def _broker(bootstrap: str, data_dir: Path) -> Iterator[tuple[str, int | None]]:
-    """The external broker, or a fresh noida-db (a group on a broker that already served
-    several runs was seen to stall under heavy load: each run gets its own)."""
+def _broker(bootstrap: str, data_dir: Path, kind: str) -> Iterator[tuple[str, int | None]]:
+    """The external broker, or a fresh noida-db / Tansu (a group on a broker that already
+    served several runs was seen to stall under heavy load: each run gets its own)."""
     if bootstrap:
         yield bootstrap, None
         return
-    from kapacity.kafka.devbroker import start_noida
+    from kapacity.kafka.devbroker import start_noida, start_tansu
 
-    broker = start_noida(data_dir=data_dir)
+    broker = start_tansu() if kind == "tansu" else start_noida(data_dir=data_dir)
     try:
         yield broker.bootstrap, broker.process.pid
     finally:
@@ -308,6 +318,8 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=6, help=">= the largest instance count")
     ap.add_argument("--bootstrap", default=os.environ.get("KAPACITY_TEST_KAFKA", ""))
     ap.add_argument("--aligned", action="store_true", help="groupBy(*): no repartition hop")
+    ap.add_argument("--broker", choices=["noida", "tansu"], default="noida",
+                    help="the broker started when none is named (see the module doc)")
     args = ap.parse_args()
     counts = [int(x) for x in args.instances.split(",")]
     points, events = _points(args.points, args.hosts)
@@ -316,11 +328,11 @@ def main() -> None:
         "script": ALIGNED_SCRIPT if args.aligned else SCRIPT, "cpus": os.cpu_count(),
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "runs": [],
     }
-    result["broker"] = "external" if args.bootstrap else "noida-db, a fresh one per run"
+    result["broker"] = "external" if args.bootstrap else f"{args.broker}, a fresh one per run"
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         for n in counts:
-            with _broker(args.bootstrap, tmp / f"noida{n}") as (bootstrap, broker_pid):
+            with _broker(args.bootstrap, tmp / f"broker{n}", args.broker) as (bootstrap, broker_pid):
                 r = run(bootstrap, tmp, n, points, events, args.partitions, broker_pid,
                         ALIGNED_SCRIPT if args.aligned else SCRIPT)
                 topic = r.pop("_points_topic")
