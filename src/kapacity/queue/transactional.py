@@ -30,6 +30,21 @@ drop every later record of the same producer id on that partition (silently: a s
 loss once a later offset commits). Kafka itself is not affected; the cost there is one more
 transactional id per restart (expired by the broker after ``transactional.id.expiration.ms``).
 
+A transaction that spans a lost connection is never trusted: noida-db 0.2.3 drops the
+transactions open when it stops, yet acknowledges what the client sends afterwards — the
+input offsets and the ``EndTxn(commit)`` (seen: the records written before the stop are
+aborted while the offsets sent after it are committed: a silent loss; or both are gone while
+``commit_transaction`` returned). So a batch during which the producer reported a lost
+connection (up to its ``send_offsets_to_transaction``) is aborted and runs again, under a
+new producer id (the old one now has an abort marker, see below). A connection lost during
+the final ``commit_transaction`` is checked afterwards: the loop reads the group's committed
+offsets back (``read_committed`` consumers fetch them stable, KIP-447); offsets short of the
+batch mean the broker dropped it, and it is rewound and runs again the same way. An offset
+that cannot be read leaves the outcome unknown: the loop is fatal, and its rebuild restores
+from the changelog, which is right either way. Kafka itself never drops an acknowledged
+transaction (it fences the producer instead); there this costs a re-run or one offset fetch
+per connection loss.
+
 State: on assignment a partition's state is restored from the changelog — from the local
 checkpoint (``<state dir>/<transactional id>/<partition>.json``, written at a clean
 :meth:`close`, deleted when read) if there is one, else from the beginning. After an
@@ -45,7 +60,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
 from kapacity.config.queue import KafkaQueueConfig
@@ -56,7 +71,14 @@ from kapacity.queue.errors import QueueError, QueueUnavailableError
 from kapacity.queue.kafka import CONSUMER_DEFAULTS
 from kapacity.queue.kinds import Kind
 from kapacity.queue.partstate import PartitionState, restore_start
-from kapacity.queue.txncalls import BoundedCaller, FatalLoopError, StuckCallError, is_fatal
+from kapacity.queue.txncalls import (
+    BoundedCaller,
+    ConnectionLostError,
+    FatalLoopError,
+    StuckCallError,
+    is_connection_loss,
+    is_fatal,
+)
 from kapacity.queue.txnids import LineCollector, incarnation_ids, parse_epoch
 
 __all__ = [
@@ -114,6 +136,14 @@ PartitionsHook = Callable[[list[int]], None]
 #: (:data:`CALL_GRACE_S`). The consumers keep re-bootstrap: their calls are not affected.
 PRODUCER_METADATA_RECOVERY: Final = "none"
 
+#: How many incarnations :meth:`TransactionalLoop._start_producer` tries for a working id
+#: never initialised before; how long it waits for librdkafka's debug line with the epoch.
+INCARNATION_TRIES: Final = 8
+TRACE_WAIT_S: Final = 2.0
+
+#: Key of the aborted records :meth:`TransactionalLoop._seal` writes.
+SEAL_KEY: Final = b"kapacity-seal"
+
 #: Transactions of a killed instance block ``read_committed`` readers until the broker aborts
 #: them: a restart with the same transactional id aborts them at once (``init_transactions``),
 #: otherwise this bound applies (librdkafka's default is 60 s).
@@ -156,6 +186,14 @@ class TransactionalLoop:
         self.fatal: str | None = None
         #: Set by close/abandon: an assignment callback run while leaving restores nothing.
         self._closing = False
+        #: Connection losses the producer reported (see :meth:`_verify_commit`).
+        self._connection_losses = 0
+        #: Batches run again because the connection was lost during their transaction.
+        self.connection_reruns = 0
+        #: Topics outside the loop's kinds written in the open transaction (``produce_raw``).
+        self._raw_topics: set[str] = set()
+        #: The kinds the last committed batch wrote (for :meth:`_seal`).
+        self._written_kinds: list[Kind] = []
         self._consumer = Consumer(
             {
                 "error_cb": self._on_error,
@@ -190,12 +228,23 @@ class TransactionalLoop:
             self.fatal = str(err)
             log.error("%s: fatal client error: %s", self.transactional_id, err)
 
+    def _on_producer_error(self, err: object) -> None:
+        """The producer's error callback (inside its poll): counts lost connections."""
+        if is_connection_loss(err):
+            self._connection_losses += 1
+        self._on_error(err)
+
+    def _producer_losses(self) -> int:
+        """Serve the producer's queued error events; the connection losses reported so far."""
+        self._producer.poll(0)
+        return self._connection_losses
+
     def _check_fatal(self) -> None:
         if self.fatal is not None:
             raise FatalLoopError(f"{self.transactional_id} cannot go on: {self.fatal}")
 
     def _init(self, transactional_id: str, extra: dict[str, Any] | None = None) -> Producer:
-        producer = Producer({"error_cb": self._on_error, **self._producer_props, **(extra or {}),
+        producer = Producer({"error_cb": self._on_producer_error, **self._producer_props, **(extra or {}),
                              "transactional.id": transactional_id})
         try:
             self._calls.call(lambda: producer.init_transactions(TXN_TIMEOUT_S), TXN_TIMEOUT_S + CALL_GRACE_S,
@@ -207,35 +256,53 @@ class TransactionalLoop:
             raise QueueUnavailableError(f"cannot start transactions as {transactional_id}: {exc}") from None
         return producer
 
-    def _start_producer(self) -> Producer:
-        """A transactional producer with a producer id no earlier incarnation used.
-
-        Initialising the base id, then the previous incarnations' working ids, fences their
-        zombies and aborts what they left open (``read_committed`` readers are not held back
-        by a killed instance); the new working id then writes with a fresh producer id, never
-        after one of its own abort markers (see the module doc). Should the epoch not show in
-        librdkafka's debug output, the base id itself is the working id (the old scheme).
-        """
+    def _traced_init(self, transactional_id: str) -> int | None:
+        """Initialise ``transactional_id`` once, with librdkafka's ``eos`` debug output, and
+        close it: the producer epoch it got (None if the output did not show it)."""
         lines = LineCollector()
         logger = logging.getLogger(f"kapacity.queue.txn.{self.transactional_id}")
         logger.propagate = False
         logger.setLevel(logging.DEBUG)
         logger.addHandler(lines)
         try:
-            base = self._init(self.transactional_id, {"debug": "eos", "logger": logger})
-            base.poll(0)  # serves the queued log lines
-            base.close()
+            producer = self._init(transactional_id, {"debug": "eos", "logger": logger})
+            deadline = time.monotonic() + TRACE_WAIT_S
+            while (epoch := parse_epoch(lines.lines)) is None and time.monotonic() < deadline:
+                producer.poll(0.02)  # serves the queued log lines
+            producer.close()
         finally:
             logger.removeHandler(lines)
-        epoch = parse_epoch(lines.lines)
-        if epoch is None:
-            log.warning("no producer epoch for %s in librdkafka's output: its producer id is reused",
-                        self.transactional_id)
-            self.working_id = self.transactional_id
-            return self._init(self.transactional_id)
-        self.working_id, previous = incarnation_ids(self.transactional_id, epoch)
-        for old in previous:
-            self._init(old).close()
+        return epoch
+
+    def _start_producer(self) -> Producer:
+        """A transactional producer with a producer id no earlier incarnation used.
+
+        Initialising the base id, then the previous incarnations' working ids, fences their
+        zombies and aborts what they left open (``read_committed`` readers are not held back
+        by a killed instance); the new working id then writes with a fresh producer id, never
+        after one of its own abort markers (see the module doc). The working id is tried
+        first: an epoch above 0 means it was initialised before, and the next incarnation is
+        taken instead (seen once after a noida-db restart, which forgets the transactional
+        ids: a renewed producer wrote with the producer id it replaced, after that id's
+        abort marker; see docs/queue.md).
+        Should the epoch not show in librdkafka's debug output, the base id itself is the
+        working id (the old scheme).
+        """
+        for _ in range(INCARNATION_TRIES):
+            epoch = self._traced_init(self.transactional_id)
+            if epoch is None:
+                log.warning("no producer epoch for %s in librdkafka's output: its producer id is reused",
+                            self.transactional_id)
+                self.working_id = self.transactional_id
+                return self._init(self.transactional_id)
+            self.working_id, previous = incarnation_ids(self.transactional_id, epoch)
+            for old in previous:
+                self._init(old).close()
+            used = self._traced_init(self.working_id)
+            if used is not None and used == 0:
+                break
+            log.warning("%s: transactional id %s was initialised before (epoch %s): taking the next incarnation",
+                        self.transactional_id, self.working_id, used)
         return self._init(self.working_id)
 
     def _stuck(self, exc: StuckCallError) -> None:
@@ -382,9 +449,11 @@ class TransactionalLoop:
         if not records:
             return 0
         touched: set[int] = set()
+        losses = self._producer_losses()
         # The per-message path: locals, and output topics resolved once per batch.
         states, process, message, produce = self.states, self._process, self._message, self._produce
         topics: dict[Kind, str] = {}
+        self._raw_topics.clear()
         try:
             self._producer.begin_transaction()  # in the try: a failure rewinds the batch too
             for r in records:
@@ -401,7 +470,8 @@ class TransactionalLoop:
             for p in touched:
                 for key, value in self.states[p]._changes():
                     self._produce(self._changelog, key, value, p)
-            self._commit(records)
+            self._commit(records, losses)
+            self._written_kinds = list(topics)
         except StuckCallError as exc:  # no abort either: the next incarnation aborts it
             self._producer_open = False  # a thread is inside it: closing would block as well
             self._stuck(exc)
@@ -414,27 +484,60 @@ class TransactionalLoop:
                 raise FatalLoopError(f"{self.working_id} cannot go on: {exc}") from exc
             try:
                 self._abort(records, touched)
+                if self._producer_losses() != losses:
+                    self._seal([*topics.values(), self._changelog])
             except QueueError as abort_exc:
                 if is_fatal(abort_exc.__cause__):
                     self._on_error(abort_exc.__cause__)
                     raise FatalLoopError(str(abort_exc)) from exc
                 raise
             raise
+        if self._producer_losses() != losses:
+            self._verify_commit(records, touched)
         for p in touched:
             self.states[p]._commit()
         return len(records)
 
-    def _commit(self, records: list[KafkaMessage]) -> None:
+    def _commit(self, records: list[KafkaMessage], losses: int) -> None:
         """The input positions join the transaction, which commits; both bounded (see
-        :data:`BATCH_TXN_TIMEOUT_S`, :data:`CALL_GRACE_S`), in one hand-off to the caller."""
+        :data:`BATCH_TXN_TIMEOUT_S`, :data:`CALL_GRACE_S`), in one hand-off to the caller.
+        A connection lost since the batch began (``losses`` then) aborts it instead."""
         producer, positions = self._producer, self._positions(records)
         metadata = self._consumer.consumer_group_metadata()
 
         def commit() -> None:
             producer.send_offsets_to_transaction(positions, metadata, BATCH_TXN_TIMEOUT_S)
+            if self._producer_losses() != losses:
+                self.connection_reruns += 1
+                raise ConnectionLostError(f"{self.working_id}: the connection to the cluster was lost during "
+                                          f"the transaction; it is aborted and its {len(records)} messages run again")
             producer.commit_transaction(BATCH_TXN_TIMEOUT_S)
 
         self._calls.call(commit, 2 * BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "send_offsets/commit_transaction")
+
+    def _verify_commit(self, records: list[KafkaMessage], touched: set[int]) -> None:
+        """The connection was lost during this batch's transaction and its commit was
+        acknowledged: check that the broker kept it (see the module doc)."""
+        positions = self._positions(records)
+        try:
+            committed = self._consumer.committed(positions, timeout=BATCH_TXN_TIMEOUT_S)
+        except KafkaException as exc:
+            self._discard(touched)
+            if self.fatal is None:
+                self.fatal = f"the outcome of a commit across a lost connection is unknown: {exc}"
+            raise FatalLoopError(f"{self.working_id} cannot go on: {self.fatal}") from None
+        kept = {tp.partition: tp.offset for tp in committed}
+        short = [tp.partition for tp in positions if kept.get(tp.partition, -1) < tp.offset]
+        if not short:
+            return
+        self._rewind(records, touched)
+        self._seal([self.naming.topic(k) for k in self._written_kinds] + [self._changelog])
+        self.connection_reruns += 1
+        log.warning("%s: the broker acknowledged a commit it did not keep (the connection was lost meanwhile; "
+                    "offsets short on partitions %s): %d messages will be processed again",
+                    self.working_id, short, len(records))
+        raise QueueUnavailableError(f"{self.working_id}: the broker dropped a transaction it acknowledged "
+                                    f"({len(records)} messages will be processed again)")
 
     def _message(self, r: KafkaMessage, partition: int | None = None) -> Message:
         raw_key = r.key()
@@ -464,6 +567,7 @@ class TransactionalLoop:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Produce inside the open transaction (only from ``process``): any topic of the cluster."""
+        self._raw_topics.add(topic)
         kwargs: dict[str, Any] = {}
         if partition is not None:
             kwargs["partition"] = partition
@@ -504,16 +608,7 @@ class TransactionalLoop:
         fails with _CONFLICT; the batch must run again all the same (else a later commit
         would move the offsets past it), and only a new incarnation aborts the old
         transaction for sure (it initialises the previous working ids)."""
-        self._discard(touched)
-        first: dict[int, int] = {}
-        for r in records:
-            p = r.partition() or 0
-            first.setdefault(p, r.offset() or 0)
-        for p, o in first.items():
-            self._consumer.seek(TopicPartition(self._source_topic, p, o))
-        # Its producer id now has an abort marker on the touched partitions: the next batch
-        # writes with a new one (noida-db would hide its records from read_committed readers).
-        self._fresh_producer_needed = True
+        self._rewind(records, touched)
         producer = self._producer
         try:
             self._calls.call(lambda: producer.abort_transaction(BATCH_TXN_TIMEOUT_S),
@@ -526,6 +621,61 @@ class TransactionalLoop:
             raise QueueError(f"cannot abort the transaction of {self.working_id} "
                              f"({len(records)} messages will be processed again): {exc}") from exc
         log.warning("transaction of %s aborted; %d messages will be processed again", self.working_id, len(records))
+
+    def _seal(self, topics: list[str]) -> None:
+        """After a batch that spanned a lost connection: one more transaction of the same
+        producer id, aborted, with a record on every partition of every topic the batch may
+        have written, so that each gets an abort marker for that id.
+
+        noida-db 0.2.3 forgets, across a restart, which partitions an open transaction had
+        added; librdkafka does not add them again, so the records it sends after the restart
+        belong to no transaction the broker knows, no marker ever ends them, and the
+        partition's last stable offset stays before them for good (``read_committed``
+        readers get nothing more: seen). An abort marker of their producer id ends them. The
+        marker records are keyed (compacted topics refuse keyless ones), carry no value and
+        are aborted: no ``read_committed`` reader sees them."""
+        producer = self._producer
+        names = sorted({*topics, *self._raw_topics})
+
+        def seal() -> int:
+            meta = producer.list_topics(timeout=BATCH_TXN_TIMEOUT_S).topics
+            producer.begin_transaction()
+            n = 0
+            for name in names:
+                for p in sorted((meta.get(name).partitions if meta.get(name) else {}) or {}):
+                    producer.produce(name, None, SEAL_KEY, partition=p)
+                    n += 1
+            # Sent first: an abort purges what is still queued (and adds no partition).
+            if producer.flush(BATCH_TXN_TIMEOUT_S) > 0:
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "the marker records were not sent"))
+            producer.abort_transaction(BATCH_TXN_TIMEOUT_S)
+            return n
+
+        try:
+            n = self._calls.call(seal, 2 * BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "sealing abort")
+        except StuckCallError as exc:
+            self._producer_open = False
+            self._stuck(exc)
+            raise
+        except KafkaException as exc:
+            log.error("%s: could not seal the partitions of %s after a lost connection (read_committed readers "
+                      "of a broker that forgot the transaction may stall): %s", self.working_id, names, exc)
+            return
+        log.warning("%s: sealed %d partitions of %s with an abort marker after a lost connection",
+                    self.working_id, n, names)
+
+    def _rewind(self, records: list[KafkaMessage], touched: set[int]) -> None:
+        """Discard the batch and seek back to its start; the next batch needs a new producer
+        id: this one now has an abort marker on the touched partitions (noida-db would hide
+        its later records from ``read_committed`` readers, see the module doc)."""
+        self._discard(touched)
+        first: dict[int, int] = {}
+        for r in records:
+            p = r.partition() or 0
+            first.setdefault(p, r.offset() or 0)
+        for p, o in first.items():
+            self._consumer.seek(TopicPartition(self._source_topic, p, o))
+        self._fresh_producer_needed = True
 
     def assignment(self) -> list[int]:
         """The partitions of the source this loop owns now."""

@@ -15,9 +15,9 @@ from typing import Any, Final, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 
-from kapacity.queue.errors import QueueError
+from kapacity.queue.errors import QueueError, QueueUnavailableError
 
-__all__ = ["BoundedCaller", "FatalLoopError", "StuckCallError", "is_fatal"]
+__all__ = ["BoundedCaller", "ConnectionLostError", "FatalLoopError", "StuckCallError", "is_connection_loss", "is_fatal"]
 
 
 class FatalLoopError(QueueError):
@@ -27,6 +27,11 @@ class FatalLoopError(QueueError):
     dropped (and built again with new clients, if the stage is still this process's to run)."""
 
     retriable = False
+
+
+class ConnectionLostError(QueueUnavailableError):
+    """The connection to the cluster was lost while a transaction was open: the transaction
+    is aborted and its batch runs again (a broker may have dropped part of it)."""
 
 
 class StuckCallError(FatalLoopError):
@@ -133,3 +138,16 @@ def is_fatal(err: object) -> bool:
     if not isinstance(err, KafkaError):
         return False
     return bool(err.fatal()) or err.code() in _FENCED_CODES
+
+
+#: Errors a client reports when it lost its connections (the broker went away).
+_CONNECTION_LOSS_CODES: Final = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+
+
+def is_connection_loss(err: object) -> bool:
+    """Whether a ``KafkaError`` says a connection to the cluster was lost.
+
+    >>> is_connection_loss(KafkaError(KafkaError._ALL_BROKERS_DOWN)), is_connection_loss(KafkaError(KafkaError._FENCED))
+    (True, False)
+    """
+    return isinstance(err, KafkaError) and err.code() in _CONNECTION_LOSS_CODES

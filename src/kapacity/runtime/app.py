@@ -272,6 +272,9 @@ def stages_status(threads: Sequence[StageThread]) -> dict[str, Any]:
             info = {"error": str(exc)}
         info.update(handled=t.handled, errors=t.errors, idle=t.idle.is_set(), fatal_errors=t.fatal_errors,
                     rebuilds=t.rebuilds, dropped=t.dropped)
+        loop = getattr(t.stage, "loop", None)  # Kafka stages: batches run again after a lost connection
+        if loop is not None and "error" not in info:
+            info["connection_reruns"] = loop.connection_reruns
         task_stats = getattr(t.stage, "task_stats", None)  # the stages running tasks
         if task_stats is not None and "error" not in info:
             try:  # published to every instance: numbers only (see kapacity.runtime.taskstats)

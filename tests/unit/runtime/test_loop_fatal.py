@@ -4,6 +4,7 @@ fatally failed consumer or producer ends the loop with FatalLoopError (retrying 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -56,27 +57,61 @@ class FakeConsumer:
         self.seeks.append(tp)
 
 
+class _AnyTopic(dict[str, Any]):
+    def get(self, name: str, default: Any = None) -> Any:
+        return SimpleNamespace(partitions={0: None, 1: None})
+
+
 class FakeProducer:
-    def __init__(self, commit: Exception | None = None, abort: Exception | None = None) -> None:
-        self.commit, self.abort = commit, abort
+    """Records its calls; ``lose_on``: that call also queues a lost-connection error, which
+    the next ``poll`` hands to ``error_cb`` (as librdkafka does)."""
+
+    def __init__(self, commit: Exception | None = None, abort: Exception | None = None,
+                 lose_on: str | None = None) -> None:
+        self.commit, self.abort, self.lose_on = commit, abort, lose_on
         self.calls: list[str] = []
+        self.error_cb: Any = None
+        self._queued: list[KafkaError] = []
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if name == self.lose_on:
+            self.lose_on = None
+            self._queued.append(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
+
+    def poll(self, timeout: float) -> int:
+        queued, self._queued = self._queued, []
+        for err in queued:
+            self.error_cb(err)
+        return 0
+
+    def close(self) -> None:
+        return None
 
     def begin_transaction(self) -> None:
-        self.calls.append("begin")
+        self._call("begin")
 
     def produce(self, *args: Any, **kwargs: Any) -> None:
-        self.calls.append("produce")
+        self._call("produce")
+
+    def flush(self, timeout: float) -> int:
+        self._call("flush")
+        return 0
+
+    def list_topics(self, timeout: float) -> Any:
+        """Every topic has two partitions."""
+        return SimpleNamespace(topics=_AnyTopic())
 
     def send_offsets_to_transaction(self, *args: Any) -> None:
-        self.calls.append("offsets")
+        self._call("offsets")
 
     def commit_transaction(self, timeout: float) -> None:
-        self.calls.append("commit")
+        self._call("commit")
         if self.commit is not None:
             raise self.commit
 
     def abort_transaction(self, timeout: float) -> None:
-        self.calls.append("abort")
+        self._call("abort")
         if self.abort is not None:
             raise self.abort
 
@@ -96,6 +131,9 @@ def loop(tmp_path: Path, consumer: FakeConsumer, producer: FakeProducer) -> Tran
     lp._hooks = (None, None, None)
     lp._fresh_producer_needed = False
     lp._calls, lp._producer_open = BoundedCaller(lp.transactional_id), True
+    lp._connection_losses = lp.connection_reruns = 0
+    lp._raw_topics, lp._written_kinds = set(), []
+    producer.error_cb = lp._on_producer_error
 
     def process(m: Any, state: PartitionState) -> list[tuple[Kind, str, Any]]:
         state.put("k", m.offset)
