@@ -498,6 +498,75 @@ class TransactionalLoop:
             self.states[p]._commit()
         return len(records)
 
+    def run_tick(self, outputs_for: Callable[[int], list[Output]]) -> int:
+        """One transaction of clock-driven outputs (deadman), no input: ``outputs_for(p)``
+        for each owned partition ``p``, then the state changes (``before_changelog``). None
+        begun when no partition has an output. Returns how many outputs were committed.
+
+        A failure aborts it and discards the partitions' uncommitted state (the ``on_abort``
+        hook); the next tick computes again. A connection lost meanwhile is handled as for a
+        batch: aborted and sealed before the commit, sealed and a new producer id after it
+        (with no input offsets there is nothing to read back, so a tick whose commit crossed
+        a lost connection may be lost on a broker that drops transactions; see the module doc)."""
+        self._check_fatal()
+        if self._fresh_producer_needed:
+            self._renew_producer()
+        outputs = {p: outputs_for(p) for p in sorted(self.states)}
+        outputs = {p: out for p, out in outputs.items() if out}
+        if not outputs:
+            return 0
+        touched = set(outputs)
+        losses = self._producer_losses()
+        topics = {kind: self.naming.topic(kind) for out in outputs.values() for kind, _k, _v in out}
+        producer = self._producer
+        try:
+            producer.begin_transaction()
+            for out in outputs.values():
+                for kind, key, value in out:
+                    self._produce(topics[kind], key, value, None)
+            if self.before_changelog is not None:
+                self.before_changelog(sorted(touched))
+            for p in touched:
+                for key, value in self.states[p]._changes():
+                    self._produce(self._changelog, key, value, p)
+
+            def commit() -> None:
+                if self._producer_losses() != losses:
+                    raise ConnectionLostError(f"{self.working_id}: the connection to the cluster was lost "
+                                              "during a clock tick's transaction; it is aborted")
+                producer.commit_transaction(BATCH_TXN_TIMEOUT_S)
+
+            self._calls.call(commit, BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "commit_transaction (tick)")
+        except StuckCallError as exc:
+            self._producer_open = False
+            self._stuck(exc)
+            self._discard(touched)
+            raise
+        except BaseException as exc:
+            self._discard(touched)
+            if is_fatal(exc):
+                self._on_error(exc)
+                raise FatalLoopError(f"{self.working_id} cannot go on: {exc}") from exc
+            self._fresh_producer_needed = True
+            try:
+                self._calls.call(lambda: producer.abort_transaction(BATCH_TXN_TIMEOUT_S),
+                                 BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "abort_transaction (tick)")
+            except StuckCallError as stuck:
+                self._producer_open = False
+                self._stuck(stuck)
+                raise
+            except KafkaException as abort_exc:
+                raise QueueError(f"cannot abort a clock tick's transaction of {self.working_id}: {abort_exc}") from exc
+            if self._producer_losses() != losses:
+                self._seal([*topics.values(), self._changelog])
+            raise
+        if self._producer_losses() != losses:
+            self._fresh_producer_needed = True
+            self._seal([*topics.values(), self._changelog])
+        for p in touched:
+            self.states[p]._commit()
+        return sum(len(out) for out in outputs.values())
+
     def _commit(self, records: list[KafkaMessage], losses: int) -> None:
         """The input positions join the transaction, which commits; both bounded (see
         :data:`BATCH_TXN_TIMEOUT_S`, :data:`CALL_GRACE_S`), in one hand-off to the caller.

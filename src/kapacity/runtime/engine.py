@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -42,6 +43,7 @@ from kapacity.runtime.processor import PartitionProcessor, TaskSet
 from kapacity.runtime.records import EventRecord, RecordError, point_from_value
 from kapacity.runtime.regroup import Router, split_repartition_value
 from kapacity.runtime.taskstats import KeptStats, TaskStats, merge_tasks
+from kapacity.runtime.ticks import QuietOwners
 
 if TYPE_CHECKING:  # imported lazily at run time: the Kafka stack loads only in Kafka mode
     from kapacity.queue.transactional import TransactionalLoop
@@ -54,6 +56,9 @@ log: Final = logging.getLogger("kapacity.runtime")
 #: small enough that a batch processed again after a crash is cheap.
 BATCH: Final = 500
 #: How long a poll waits for work: bounds how late a stop or a new definition is noticed.
+#: How often the regroup stage runs the clock of its timed tasks (deadman), as the
+#: embedded engine's ticker does (:data:`kapacity.server.engine.TICK_INTERVAL_S`).
+TICK_S: Final = 1.0
 POLL_S: Final = 0.2
 #: The embedded marker key in ``alert_state``: the last points offset the state reflects.
 OFFSET_MARKER: Final = "__points_offset__"
@@ -279,6 +284,38 @@ class KafkaRegroupStage(_TaskStage):
             on_assign=self._assigned, on_revoke=self._revoked, on_abort=self._aborted,
         )
         self.loop.before_changelog = self._put_changes
+        self._partitioner = str(config.queue.kafka.producer_properties().get("partitioner", "consistent_random"))
+        self._quiet: QuietOwners | None = None
+        self._next_tick = 0.0
+        self.ticks = 0
+
+    def run_once(self) -> int:
+        """A batch, then — once a second — the clock of the tasks with timed nodes
+        (deadman): their events and state in one transaction (see :mod:`.ticks`)."""
+        n = super().run_once()
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + TICK_S
+            if self.processors and any(p.timed for p in self.processors.values()):
+                n += self._tick(time.time_ns())
+        return n
+
+    def _tick(self, now_ns: int) -> int:
+        if self._quiet is None:
+            topic = self.loop.naming.topic(Kind.REPARTITION)
+            self._quiet = QuietOwners(self.router.quiet_key, self._partitioner, self.loop.partition_count(topic))
+        quiet, processors = self._quiet, self.processors
+
+        def outputs(p: int) -> list[Output]:
+            proc = processors.get(p)
+            if proc is None:
+                return []
+            events = proc.tick(now_ns, lambda tid: quiet(tid) == p)
+            self.events += len(events)
+            return [(Kind.EVENTS, ev.alert.id, ev.value()) for ev in events]
+
+        self.ticks += 1
+        return self.loop.run_tick(outputs)
 
     def _new_processor(self, partition: int) -> PartitionProcessor:
         return PartitionProcessor(partition, self.tasks, self.loop.states[partition]._data,
@@ -289,7 +326,7 @@ class KafkaRegroupStage(_TaskStage):
             "partitions": self.loop.assignment(), "restoring": dict(self.loop.restoring),
             "lag": self.loop.lag(), "events": self.events,
             "points": sum(p.points for p in self.processors.values()),
-            "unknown_task": self.unknown_task, **self._defs.counters(),
+            "unknown_task": self.unknown_task, "ticks": self.ticks, **self._defs.counters(),
         }
 
 
@@ -419,10 +456,34 @@ class EmbeddedEngineStage:
         self.consumer = queue.consumer(Kind.POINTS, "engine")
         self.events = 0
         self.skipped = 0
+        self._next_tick = 0.0
+
+    def _tick(self, now_ns: int) -> None:
+        """Deadman on the one partition: its events and state in one SQLite transaction."""
+        if not self.proc.timed:
+            return
+        try:
+            events = self.proc.tick(now_ns, lambda tid: True)
+            changes = self.proc.drain_changes()
+            if events or changes:
+                outputs: dict[Kind, list[tuple[str, Any]]] = {
+                    Kind.EVENTS: [(ev.alert.id, ev.value()) for ev in events],
+                    Kind.ALERT_STATE: [*changes.items(), (OFFSET_MARKER, self.done_through)],
+                }
+                _write_atomically(self.queue, outputs)
+        except BaseException:
+            self.proc.abort()
+            raise
+        self.proc.apply(changes)
+        self.events += len(events)
 
     def run_once(self) -> int:
         self._defs.refresh()
         batch = self.consumer.poll(BATCH, POLL_S)
+        now = time.monotonic()
+        if now >= self._next_tick:  # the clock of timed tasks (deadman), once a second
+            self._next_tick = now + TICK_S
+            self._tick(time.time_ns())
         if not batch:
             return 0
         self._defs.refresh()  # after the poll: definitions emitted before these points apply

@@ -197,6 +197,40 @@ class PartitionProcessor:
                     out.append(event_record(prefix + event_id(self.partition, offset, tid, n), tid, ev))
         return out
 
+    @property
+    def timed(self) -> bool:
+        """Whether a task running here has clock-driven nodes (deadman)."""
+        if self._version != self._tasks.version:
+            self._sync()
+        return any(rt.task.graph.timed for rt in self._running.values())
+
+    def tick(self, now_ns: int, owns_quiet: Callable[[str], bool]) -> list[EventRecord]:
+        """Let time pass to ``now_ns`` for the tasks with timed nodes (deadman): the events
+        it caused. A task that has seen no point on this partition ticks only where
+        ``owns_quiet(task id)``: its report of a stream that delivered nothing at all
+        (Kapacitor's nil group, counted 0) must come from one partition, not from each."""
+        if self._version != self._tasks.version:
+            self._sync()
+        out: list[EventRecord] = []
+        prefix = f"{self._eid_prefix}t"
+        for tid, rt in self._running.items():
+            timed = rt.task.graph.timed
+            if not timed:
+                continue
+            if not any(getattr(n, "counts", None) for n in timed) and not owns_quiet(tid):
+                continue
+            try:
+                events = rt.task.tick(now_ns)
+            except Exception as exc:  # noqa: BLE001 - one failing task must not stop the others
+                self.task_errors += 1
+                log.error("task %s failed on a clock tick: %s", tid, exc)
+                continue
+            for n, ev in enumerate(events):
+                rt.ids.setdefault((ev.node, ev.group), {})[ev.data.id] = int(ev.data.level)
+                rt.touched.add((ev.node, ev.group))
+                out.append(event_record(prefix + event_id(self.partition, now_ns, tid, n), tid, ev))
+        return out
+
     def drain_changes(self) -> dict[str, Any]:
         """The state records changed since the last call (``None`` = deleted), to be written
         with the events; :meth:`apply` them once committed, or :meth:`abort`."""

@@ -149,6 +149,12 @@ class _Route:
     grouping: Grouping
     measurements: frozenset[str] | None
     dbrps: tuple[tuple[str, str], ...]
+    #: The task has clock-driven nodes (deadman): it runs in the regroup stage, which ticks.
+    timed: bool = False
+
+    @property
+    def aligned(self) -> bool:
+        return self.grouping.aligned and not self.timed
 
 
 class Router:
@@ -174,7 +180,7 @@ class Router:
             if route is not None:
                 routes[d.id] = route
         self._routes, self._cache, self._version = routes, cache, self._tasks.version
-        self._regrouped = [(tid, r) for tid, r in routes.items() if not r.grouping.aligned]
+        self._regrouped = [(tid, r) for tid, r in routes.items() if not r.aligned]
 
     @staticmethod
     def _analyse(d: TaskDefinition) -> _Route | None:
@@ -182,17 +188,33 @@ class Router:
             task = build_task(d.script, task_name=d.id, vars=dict(d.vars))
         except Exception:  # noqa: BLE001 - the processor reports tasks that do not build
             return None
-        return _Route(task_grouping(task), measurements(task), d.dbrps)
+        return _Route(task_grouping(task), measurements(task), d.dbrps, bool(task.graph.timed))
 
     def aligned(self, definition: TaskDefinition) -> bool:
         """True when ``definition`` runs on the series-keyed ``points`` partitions."""
         self._sync()
         route = self._routes.get(definition.id)
-        return route is None or route.grouping.aligned
+        return route is None or route.aligned
 
     def regrouped(self, definition: TaskDefinition) -> bool:
         """True when ``definition`` runs on the ``repartition`` partitions."""
         return not self.aligned(definition)
+
+    def quiet_key(self, task_id: str) -> str | None:
+        """The one ``repartition`` key of a regrouped task whose points all share a key (no
+        ``groupBy``; one measurement if the measurement is part of the group): the partition
+        that reports its stream when it delivered nothing (see :mod:`.ticks`). None for any
+        other task: its groups spread over partitions, and no partition alone can tell that
+        none of them saw a point."""
+        self._sync()
+        route = self._routes.get(task_id)
+        if route is None or route.aligned or route.grouping.dims != frozenset():
+            return None
+        names = route.measurements
+        if route.grouping.by_measurement and (names is None or len(names) != 1):
+            return None
+        name = next(iter(names)) if names else ""
+        return f"{task_id}/{route.grouping.key(Point(name, {}, {}, 0))}"
 
     def routes(self, point: Point) -> list[tuple[str, dict[str, Any]]]:
         """The ``repartition`` records for ``point``: ``(task id + "/" + key, value)`` for

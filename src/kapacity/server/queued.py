@@ -19,7 +19,8 @@ writes and definitions forwarded to a :class:`~kapacity.runtime.app.Runtime`:
   event routes of any instance show every event, whichever instance processed it; a topic
   delete writes tombstones for its events, so it is deleted cluster-wide.
 * the local engine's clock (deadman ticks, periodic snapshots) does not run: with no points
-  its tasks would only produce spurious deadman alerts.
+  its tasks would only produce spurious deadman alerts. Deadman is driven by the runtime's
+  regroup stage instead (:mod:`kapacity.runtime.ticks`).
 * task stats (``GET /tasks/<id>`` ``stats`` and DOT, ``kapacity show``, ``/debug/vars``) are
   the cluster's: each instance publishes its stages' per-task node counters with its
   membership status, and any instance answers with their sum over the instances not
