@@ -549,12 +549,7 @@ class TransactionalLoop:
                 raise FatalLoopError(f"{self.working_id} cannot go on: {exc}") from exc
             self._fresh_producer_needed = True
             try:
-                self._calls.call(lambda: producer.abort_transaction(BATCH_TXN_TIMEOUT_S),
-                                 BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "abort_transaction (tick)")
-            except StuckCallError as stuck:
-                self._producer_open = False
-                self._stuck(stuck)
-                raise
+                self._bounded_abort(producer, "abort_transaction (tick)")
             except KafkaException as abort_exc:
                 raise QueueError(f"cannot abort a clock tick's transaction of {self.working_id}: {abort_exc}") from exc
             if self._producer_losses() != losses:
@@ -678,18 +673,23 @@ class TransactionalLoop:
         would move the offsets past it), and only a new incarnation aborts the old
         transaction for sure (it initialises the previous working ids)."""
         self._rewind(records, touched)
-        producer = self._producer
         try:
-            self._calls.call(lambda: producer.abort_transaction(BATCH_TXN_TIMEOUT_S),
-                             BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "abort_transaction")
-        except StuckCallError as exc:
-            self._producer_open = False
-            self._stuck(exc)
-            raise
+            self._bounded_abort(self._producer, "abort_transaction")
         except KafkaException as exc:  # fatal: the caller drops this loop; else a new producer
             raise QueueError(f"cannot abort the transaction of {self.working_id} "
                              f"({len(records)} messages will be processed again): {exc}") from exc
         log.warning("transaction of %s aborted; %d messages will be processed again", self.working_id, len(records))
+
+    def _bounded_abort(self, producer: Producer, what: str) -> None:
+        """``abort_transaction``, bounded; a call stuck past its bound makes the loop fatal
+        (:class:`StuckCallError`, the producer left to the blocked thread)."""
+        try:
+            self._calls.call(lambda: producer.abort_transaction(BATCH_TXN_TIMEOUT_S),
+                             BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, what)
+        except StuckCallError as exc:
+            self._producer_open = False
+            self._stuck(exc)
+            raise
 
     def _seal(self, topics: list[str]) -> None:
         """After a batch that spanned a lost connection: one more transaction of the same
