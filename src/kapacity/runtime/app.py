@@ -31,6 +31,7 @@ from kapacity.queue.kinds import Kind
 from kapacity.runtime.engine import StageThread, start_stages
 from kapacity.runtime.ingestbuffer import IngestBuffer, IngestFlusher, buffer_path
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
+from kapacity.runtime.httpout import bounded
 from kapacity.runtime.membership import DEFAULT_INTERVAL_S, Membership
 from kapacity.runtime.takeover import Takeover, session_timeout_ms
 from kapacity.runtime.taskstats import compact
@@ -281,5 +282,15 @@ def stages_status(threads: Sequence[StageThread]) -> dict[str, Any]:
                 info["task_stats"] = compact(task_stats())
             except Exception as exc:  # noqa: BLE001 - e.g. a dict resized by the stage thread
                 log.debug("%s stage: task stats skipped this time: %s", t.stage.name, exc)
+        http_out = getattr(t.stage, "http_out", None)  # the stages running tasks
+        if http_out is not None and "error" not in info:
+            try:  # published too: the API of every instance serves the union (runtime.httpout)
+                outs, truncated = bounded(http_out())
+                if outs:
+                    info["http_out"] = outs
+                if truncated:
+                    info["http_out_truncated"] = True
+            except Exception as exc:  # noqa: BLE001 - e.g. a dict resized by the stage thread
+                log.debug("%s stage: httpOut results skipped this time: %s", t.stage.name, exc)
         stages[t.stage.name] = info
     return stages

@@ -38,6 +38,7 @@ from kapacity.config.model import Config
 from kapacity.queue.base import Message, Queue
 from kapacity.queue.kinds import Kind
 from kapacity.runtime.definitions import Definitions
+from kapacity.runtime.httpout import HttpOuts, merge
 from kapacity.runtime.delivery import Deliverer
 from kapacity.runtime.processor import PartitionProcessor, TaskSet
 from kapacity.runtime.records import EventRecord, RecordError, point_from_value
@@ -177,6 +178,11 @@ class _TaskStage(_KafkaStage):
         (see :mod:`.taskstats`; called from the membership thread)."""
         parts = [p.task_stats() for p in list(self.processors.values())]
         return merge_tasks([*parts, self.kept_stats.stats(self.tasks.defs)])
+
+    def http_out(self) -> HttpOuts:
+        """The latest series of every ``|httpOut`` group on this stage's partitions (see
+        :mod:`.httpout`; called from the membership thread)."""
+        return merge([p.http_out() for p in list(self.processors.values())])
 
     def _keep_stats(self, proc: PartitionProcessor | None) -> None:
         """A revoked partition's counters stay this instance's: it processed those points."""

@@ -86,8 +86,9 @@ def _int_map(value: Any) -> dict[str, int]:
 
 
 def stage_summary(info: Mapping[str, Any]) -> dict[str, Any]:
-    """One stage's status as published: partitions, lag (+ total), restoring, counters, and
-    ``task_stats`` (per task, per node: its non-zero counters, see :mod:`.taskstats`).
+    """One stage's status as published: partitions, lag (+ total), restoring, counters,
+    ``task_stats`` (per task, per node: its non-zero counters, see :mod:`.taskstats`) and
+    ``http_out`` (the latest series of its ``|httpOut`` groups, see :mod:`.httpout`).
 
     >>> stage_summary({"partitions": [1, 0], "lag": {0: 3, 1: 4}, "restoring": {}, "events": 9,
     ...                "tasks": ["a", "b"], "idle": True})
@@ -112,6 +113,8 @@ def stage_summary(info: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = len(info[key])
     if isinstance(info.get("task_stats"), Mapping):  # summed over the cluster by the readers
         out["task_stats"] = compact(info["task_stats"])
+    if isinstance(info.get("http_out"), Mapping):  # merged by the readers (see .httpout)
+        out["http_out"] = info["http_out"]
     return out
 
 

@@ -197,6 +197,17 @@ class PartitionProcessor:
                     out.append(event_record(prefix + event_id(self.partition, offset, tid, n), tid, ev))
         return out
 
+    def http_out(self) -> dict[str, dict[str, dict[str, str]]]:
+        """Per running task with ``|httpOut``: endpoint → group → its latest series (JSON).
+        Read from the membership thread: copies of the nodes' dicts, never the live ones."""
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        for tid, rt in list(self._running.items()):
+            for endpoint, node in list(rt.task.graph.http_outs.items()):
+                latest = dict(node.latest)
+                if latest:
+                    out.setdefault(tid, {})[endpoint] = {g: s.to_json() for g, s in latest.items()}
+        return out
+
     @property
     def timed(self) -> bool:
         """Whether a task running here has clock-driven nodes (deadman)."""

@@ -21,6 +21,8 @@ writes and definitions forwarded to a :class:`~kapacity.runtime.app.Runtime`:
 * the local engine's clock (deadman ticks, periodic snapshots) does not run: with no points
   its tasks would only produce spurious deadman alerts. Deadman is driven by the runtime's
   regroup stage instead (:mod:`kapacity.runtime.ticks`).
+* ``|httpOut`` endpoints (``GET /tasks/<id>/<endpoint>``) show the latest series of every
+  group in the cluster (:mod:`kapacity.runtime.httpout`).
 * task stats (``GET /tasks/<id>`` ``stats`` and DOT, ``kapacity show``, ``/debug/vars``) are
   the cluster's: each instance publishes its stages' per-task node counters with its
   membership status, and any instance answers with their sum over the instances not
@@ -42,6 +44,7 @@ from kapacity.queue.errors import QueueUnavailableError
 from kapacity.queue.kinds import Kind
 from kapacity.runtime.errors import Backpressure, RuntimeStateError
 from kapacity.runtime.records import TaskDefinition
+from kapacity.runtime.httpout import cluster_http_out
 from kapacity.runtime.taskstats import NodeStats, TaskStats, cluster_task_stats, overlay
 from kapacity.server.defsync import DefinitionSync, EchoFilter
 from kapacity.server.engine import Engine
@@ -235,6 +238,22 @@ class QueuedEngine(Engine):
         if cluster is None:
             return {tid: t.stats() for tid, t in running.items()}
         return {tid: _with_cluster_counts(t.stats(), cluster.get(tid)) for tid, t in running.items()}
+
+    # ---------------------------------------------------------------- httpOut
+    def http_out(self, task_id: str, endpoint: str) -> str:
+        """``|httpOut`` of the cluster (see :mod:`kapacity.runtime.httpout`): the local copy
+        of the task says whether it has the endpoint (and never sees a point); the groups'
+        latest series come from every instance's stages."""
+        local = super().http_out(task_id, endpoint)  # NotFound for an unknown task/endpoint
+        membership = getattr(self.runtime, "membership", None)
+        if membership is None:
+            return local
+        try:
+            body = cluster_http_out(membership.instances(membership.record()), task_id, endpoint)
+        except Exception as exc:  # noqa: BLE001 - answer with what is known locally
+            log.warning("cluster httpOut unavailable, showing the local view: %s", exc)
+            return local
+        return '{"series":null}' if body is None else body
 
     # ---------------------------------------------------------------- status
     def cluster_status(self) -> dict[str, Any]:
