@@ -1,7 +1,11 @@
-"""Task stats in Kafka mode: ``GET /kapacitor/v1/tasks/<id>``, ``kapacity show`` and
-``/debug/vars`` on any instance show the task's counters summed over the cluster — points
-processed and alerts triggered wherever the partitions live, in the engine stage
-(series-aligned task) or the regroup stage (task grouped by a subset of the tags).
+"""A task's cluster views in Kafka mode, in the engine stage (series-aligned task) or the
+regroup stage (task grouped by a subset of the tags):
+
+* task stats: ``GET /kapacitor/v1/tasks/<id>``, ``kapacity show`` and ``/debug/vars`` on any
+  instance show the task's counters summed over the cluster — points processed and alerts
+  triggered wherever the partitions live;
+* ``|httpOut``: ``GET /kapacitor/v1/tasks/<task>/<endpoint>`` on any instance shows the
+  latest series of every group, whichever instance's partitions hold it.
 
 Two ``kapacity serve`` instances (QueuedEngine + uvicorn on real sockets) share one noida.
 """
@@ -92,3 +96,47 @@ def test_every_instance_shows_the_cluster_counts_of_a_task(
     # The counts are a sum: each instance ran part of the partitions (s1 and s4 hash apart).
     assert sorted(parts["a"] + parts["b"]) == [0, 1], parts
     assert sum(own) == 4 and all(own), own
+
+
+HTTP_OUT = """stream
+  |from()
+    .measurement('cpu')
+    .groupBy({by})
+  |httpOut('latest')
+"""
+#: s1 and s4 land on different partitions (see THROUGH_A): the groups are split between the instances.
+LATEST_FIRST = "cpu,host=s1 usage_idle=5 1767225610\ncpu,host=s2 usage_idle=50 1767225610\n" \
+        "cpu,host=s4 usage_idle=7 1767225610\n"
+LATEST_LATER = "cpu,host=s1 usage_idle=60 1767225620\n"
+LATEST_WANT = {"s1": [["2026-01-01T00:00:20Z", 60]], "s2": [["2026-01-01T00:00:10Z", 50]],
+               "s4": [["2026-01-01T00:00:10Z", 7]]}
+
+
+def _latest(client: httpx.Client, task: str) -> dict[str, list[list[object]]] | None:
+    r = client.get(f"{V1}/tasks/{task}/latest")
+    assert r.status_code == 200, r.text
+    series = r.json()["series"]
+    if series is None:
+        return None
+    assert [s["tags"]["host"] for s in series] == sorted(s["tags"]["host"] for s in series)  # by group
+    return {s["tags"]["host"]: s["values"] for s in series}
+
+
+def test_every_instance_serves_the_latest_series_of_every_group(
+    two_servers: tuple[httpx.Client, httpx.Client, list[QueuedEngine]],  # noqa: F811 - the fixture
+) -> None:
+    a, b, engines = two_servers
+    define(a, "by_series", HTTP_OUT.format(by="*"))  # series-aligned: the engine stage
+    define(a, "by_host", HTTP_OUT.format(by="'host'"))  # regrouped: the regroup stage
+    assert _latest(b, "by_host") is None  # before the first point: a nil series list
+    write(a, LATEST_FIRST)
+    write(b, LATEST_LATER)
+    for client in (a, b):
+        for task in ("by_series", "by_host"):
+            wait_for(lambda c=client, t=task: _latest(c, t) == LATEST_WANT, timeout=FIRST_COUNTS_S, interval=0.2,
+                     what=f"{client.base_url} to show {LATEST_WANT} for {task}")
+    published = [e.runtime.status()["stages"]["engine"].get("http_out", {}) for e in engines]
+    # The groups really are split: each instance published part of them.
+    assert all(p.get("by_series") for p in published), published
+    r = a.get(f"{V1}/tasks/by_host/nothere")
+    assert r.status_code == 404 and "httpOut('nothere')" in r.text
