@@ -458,6 +458,8 @@ class TransactionalLoop:
             self._producer.begin_transaction()  # in the try: a failure rewinds the batch too
             for r in records:
                 p = r.partition() or 0
+                if r.key() == SEAL_KEY and r.value() is None:
+                    continue  # a seal's record, on a broker that shows aborted records (Tansu)
                 state = states[p]
                 touched.add(p)
                 for kind, key, value in process(message(r, p), state):

@@ -112,3 +112,16 @@ def test_a_new_incarnation_never_takes_a_working_id_initialised_before(tmp_path:
     assert traced == ["t_engine_a", "t_engine_a.0", "t_engine_a", "t_engine_a.1"]
     # the second round fences the first one's working id, then starts on a fresh one
     assert inited == ["t_engine_a.0", "t_engine_a.1"] and lp.working_id == "t_engine_a.1"
+
+
+class SealRecord(FakeRecord):
+    def key(self) -> bytes:
+        return b"kapacity-seal"
+
+
+def test_a_seal_record_shown_by_a_broker_is_not_processed_but_its_offset_commits(tmp_path: Path) -> None:
+    consumer, producer = FakeConsumer([SealRecord(5), FakeRecord(6)]), FakeProducer()
+    lp = loop(tmp_path, consumer, producer)
+    assert lp.run_once(10, 0) == 2
+    assert producer.calls == ["begin", "produce", "produce", "offsets", "commit"]  # record 6 only
+    assert lp.states[0].items() == {"k": 6}
