@@ -1,7 +1,7 @@
 """Deadman in Kafka mode (issue 6): the regroup stage ticks its clock-driven tasks. A group
 that goes quiet fires on the one partition that holds it (once, not once per partition);
 a stream that never delivered anything is reported by one partition; points coming back
-recover the alert. Real broker (both kinds), two partitions."""
+recover the alert. Real broker (noida-db), two partitions."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def _levels(log: Path, match: str) -> list[str]:
     return [a["level"] for a in _alerts(log) if match in a["id"]]
 
 
-def test_deadman_fires_once_per_quiet_group_and_for_a_silent_stream(broker: Broker, tmp_path: Path) -> None:
+def test_deadman_fires_once_per_quiet_group_and_for_a_silent_stream(noida: Broker, tmp_path: Path) -> None:
     log = tmp_path / "alerts.log"
-    rt = Runtime(_config(tmp_path, broker.bootstrap), instance="a")
+    rt = Runtime(_config(tmp_path, noida.bootstrap), instance="a")
     rt.start()
     try:
         wait_for(lambda: _ready(rt), timeout=60, what="the stages to own their partitions")

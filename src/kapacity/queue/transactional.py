@@ -285,16 +285,16 @@ class TransactionalLoop:
         taken instead (seen once after a noida-db restart, which forgets the transactional
         ids: a renewed producer wrote with the producer id it replaced, after that id's
         abort marker; see docs/queue.md).
-        Should the epoch not show in librdkafka's debug output, the base id itself is the
-        working id (the old scheme).
+        An epoch missing from librdkafka's debug output is asked for again (each ask bumps
+        the base epoch); only when it never shows is the base id itself the working id (the
+        old scheme, whose one producer id can follow its own abort markers).
         """
+        epoch: int | None = None
         for _ in range(INCARNATION_TRIES):
             epoch = self._traced_init(self.transactional_id)
             if epoch is None:
-                log.warning("no producer epoch for %s in librdkafka's output: its producer id is reused",
-                            self.transactional_id)
-                self.working_id = self.transactional_id
-                return self._init(self.transactional_id)
+                log.warning("no producer epoch for %s in librdkafka's output: asking again", self.transactional_id)
+                continue
             self.working_id, previous = incarnation_ids(self.transactional_id, epoch)
             for old in previous:
                 self._init(old).close()
@@ -303,6 +303,10 @@ class TransactionalLoop:
                 break
             log.warning("%s: transactional id %s was initialised before (epoch %s): taking the next incarnation",
                         self.transactional_id, self.working_id, used)
+        if epoch is None:
+            log.warning("no producer epoch for %s in librdkafka's output: its producer id is reused",
+                        self.transactional_id)
+            self.working_id = self.transactional_id
         return self._init(self.working_id)
 
     def _stuck(self, exc: StuckCallError) -> None:

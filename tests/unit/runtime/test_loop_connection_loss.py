@@ -125,3 +125,23 @@ def test_a_seal_record_shown_by_a_broker_is_not_processed_but_its_offset_commits
     assert lp.run_once(10, 0) == 2
     assert producer.calls == ["begin", "produce", "produce", "offsets", "commit"]  # record 6 only
     assert lp.states[0].items() == {"k": 6}
+
+
+def test_an_epoch_missing_from_the_debug_output_is_asked_for_again(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    lp = loop(tmp_path, FakeConsumer([]), FakeProducer())
+    answers = {"t_engine_a": [None, 4], "t_engine_a.4": [0]}
+    inited: list[str] = []
+    monkeypatch.setattr(lp, "_traced_init", lambda tid: answers[tid].pop(0))
+    monkeypatch.setattr(lp, "_init", lambda tid, extra=None: inited.append(tid) or FakeProducer())
+    lp._start_producer()
+    assert lp.working_id == "t_engine_a.4" and inited[-1] == "t_engine_a.4"
+
+
+def test_an_epoch_that_never_shows_falls_back_to_the_base_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lp = loop(tmp_path, FakeConsumer([]), FakeProducer())
+    inited: list[str] = []
+    monkeypatch.setattr(lp, "_traced_init", lambda tid: None)
+    monkeypatch.setattr(lp, "_init", lambda tid, extra=None: inited.append(tid) or FakeProducer())
+    lp._start_producer()
+    assert lp.working_id == "t_engine_a" and inited == ["t_engine_a"]
