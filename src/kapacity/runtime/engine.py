@@ -38,8 +38,8 @@ from kapacity.config.model import Config
 from kapacity.queue.base import Message, Queue
 from kapacity.queue.kinds import Kind
 from kapacity.runtime.definitions import Definitions
-from kapacity.runtime.httpout import HttpOuts, merge
 from kapacity.runtime.delivery import Deliverer
+from kapacity.runtime.httpout import HttpOuts, merge
 from kapacity.runtime.processor import PartitionProcessor, TaskSet
 from kapacity.runtime.records import EventRecord, RecordError, point_from_value
 from kapacity.runtime.regroup import Router, split_repartition_value
@@ -57,10 +57,10 @@ log: Final = logging.getLogger("kapacity.runtime")
 #: small enough that a batch processed again after a crash is cheap.
 BATCH: Final = 500
 #: How long a poll waits for work: bounds how late a stop or a new definition is noticed.
-#: How often the regroup stage runs the clock of its timed tasks (deadman), as the
+POLL_S: Final = 0.2
+#: How often the task stages run the clock of their timed tasks (deadman), as the
 #: embedded engine's ticker does (:data:`kapacity.server.engine.TICK_INTERVAL_S`).
 TICK_S: Final = 1.0
-POLL_S: Final = 0.2
 #: The embedded marker key in ``alert_state``: the last points offset the state reflects.
 OFFSET_MARKER: Final = "__points_offset__"
 Output = tuple[Kind, str, Any]

@@ -22,7 +22,7 @@ from kapacity.pipeline.alert import AlertNode
 from kapacity.runtime.records import (
     EventRecord,
     TaskDefinition,
-    event_id,
+    event_id_base,
     event_record,
     split_state_key,
     state_key,
@@ -95,6 +95,16 @@ class _RunningTask:
 
         node.observe = tracked_observe  # type: ignore[method-assign]  # change tracking, see above
         node.batch = tracked_batch  # type: ignore[method-assign]  # change tracking, see above
+
+    def records(self, events: list[AlertEvent], eid_base: str) -> list[EventRecord]:
+        """The ``events`` records of this task's events, ids ``eid_base + n``; their alert
+        levels noted and their groups marked for the changelog."""
+        out = []
+        for n, ev in enumerate(events):
+            self.ids.setdefault((ev.node, ev.group), {})[ev.data.id] = int(ev.data.level)
+            self.touched.add((ev.node, ev.group))
+            out.append(event_record(f"{eid_base}{n}", self.definition.id, ev))
+        return out
 
     def changes(self) -> dict[str, Any]:
         """The changelog records of the groups touched since the last call."""
@@ -191,10 +201,7 @@ class PartitionProcessor:
                 log.error("task %s failed on a point: %s", tid, exc)
                 continue
             if events:
-                for n, ev in enumerate(events):
-                    rt.ids.setdefault((ev.node, ev.group), {})[ev.data.id] = int(ev.data.level)
-                    rt.touched.add((ev.node, ev.group))
-                    out.append(event_record(prefix + event_id(self.partition, offset, tid, n), tid, ev))
+                out += rt.records(events, prefix + event_id_base(self.partition, offset, tid))
         return out
 
     def http_out(self) -> dict[str, dict[str, dict[str, str]]]:
@@ -236,10 +243,7 @@ class PartitionProcessor:
                 self.task_errors += 1
                 log.error("task %s failed on a clock tick: %s", tid, exc)
                 continue
-            for n, ev in enumerate(events):
-                rt.ids.setdefault((ev.node, ev.group), {})[ev.data.id] = int(ev.data.level)
-                rt.touched.add((ev.node, ev.group))
-                out.append(event_record(prefix + event_id(self.partition, now_ns, tid, n), tid, ev))
+            out += rt.records(events, prefix + event_id_base(self.partition, now_ns, tid))
         return out
 
     def drain_changes(self) -> dict[str, Any]:

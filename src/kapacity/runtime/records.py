@@ -17,7 +17,8 @@ kind                      key                        value
 
 The event id (``eid``) is ``<points partition>:<points offset>:<task>:<n>``: processing is
 deterministic, so a point processed again after a crash yields the same event ids, and an
-at-least-once receiver can de-duplicate on it.
+at-least-once receiver can de-duplicate on it. The regroup stage's ids start with ``r``; a
+clock tick's (deadman) with ``t``, its wall-clock time in place of the offset.
 
 >>> from kapacity.models import Point
 >>> series_key(Point("cpu", {"host": "a b", "dc": "x"}, {"v": 1.0}, 5))
@@ -47,6 +48,7 @@ __all__ = [
     "alert_from_value",
     "alert_value",
     "event_id",
+    "event_id_base",
     "event_record",
     "handler_key",
     "point_from_value",
@@ -151,7 +153,12 @@ def alert_from_value(v: Any) -> AlertData:
 
 
 def event_id(partition: int, offset: int, task: str, n: int) -> str:
-    return f"{partition}:{offset}:{task}:{n}"
+    return f"{event_id_base(partition, offset, task)}{n}"
+
+
+def event_id_base(partition: int, offset: int, task: str) -> str:
+    """The ids of the events one input (point or clock tick) caused: this, then their number."""
+    return f"{partition}:{offset}:{task}:"
 
 
 @dataclass(frozen=True, slots=True)
