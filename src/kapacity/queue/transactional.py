@@ -192,8 +192,6 @@ class TransactionalLoop:
         self.connection_reruns = 0
         #: Topics outside the loop's kinds written in the open transaction (``produce_raw``).
         self._raw_topics: set[str] = set()
-        #: The kinds the last committed batch wrote (for :meth:`_seal`).
-        self._written_kinds: list[Kind] = []
         self._consumer = Consumer(
             {
                 "error_cb": self._on_error,
@@ -477,7 +475,6 @@ class TransactionalLoop:
                 for key, value in self.states[p]._changes():
                     self._produce(self._changelog, key, value, p)
             self._commit(records, losses)
-            self._written_kinds = list(topics)
         except StuckCallError as exc:  # no abort either: the next incarnation aborts it
             self._producer_open = False  # a thread is inside it: closing would block as well
             self._stuck(exc)
@@ -491,7 +488,7 @@ class TransactionalLoop:
             try:
                 self._abort(records, touched)
                 if self._producer_losses() != losses:
-                    self._seal([*topics.values(), self._changelog])
+                    self._seal(topics.values())
             except QueueError as abort_exc:
                 if is_fatal(abort_exc.__cause__):
                     self._on_error(abort_exc.__cause__)
@@ -499,7 +496,7 @@ class TransactionalLoop:
                 raise
             raise
         if self._producer_losses() != losses:
-            self._verify_commit(records, touched)
+            self._verify_commit(records, touched, topics.values())
         for p in touched:
             self.states[p]._commit()
         return len(records)
@@ -559,11 +556,11 @@ class TransactionalLoop:
             except KafkaException as abort_exc:
                 raise QueueError(f"cannot abort a clock tick's transaction of {self.working_id}: {abort_exc}") from exc
             if self._producer_losses() != losses:
-                self._seal([*topics.values(), self._changelog])
+                self._seal(topics.values())
             raise
         if self._producer_losses() != losses:
             self._fresh_producer_needed = True
-            self._seal([*topics.values(), self._changelog])
+            self._seal(topics.values())
         for p in touched:
             self.states[p]._commit()
         return sum(len(out) for out in outputs.values())
@@ -585,7 +582,7 @@ class TransactionalLoop:
 
         self._calls.call(commit, 2 * BATCH_TXN_TIMEOUT_S + CALL_GRACE_S, "send_offsets/commit_transaction")
 
-    def _verify_commit(self, records: list[KafkaMessage], touched: set[int]) -> None:
+    def _verify_commit(self, records: list[KafkaMessage], touched: set[int], topics: Iterable[str]) -> None:
         """The connection was lost during this batch's transaction and its commit was
         acknowledged: check that the broker kept it (see the module doc)."""
         positions = self._positions(records)
@@ -601,7 +598,7 @@ class TransactionalLoop:
         if not short:
             return
         self._rewind(records, touched)
-        self._seal([self.naming.topic(k) for k in self._written_kinds] + [self._changelog])
+        self._seal(topics)
         self.connection_reruns += 1
         log.warning("%s: the broker acknowledged a commit it did not keep (the connection was lost meanwhile; "
                     "offsets short on partitions %s): %d messages will be processed again",
@@ -697,10 +694,11 @@ class TransactionalLoop:
             self._stuck(exc)
             raise
 
-    def _seal(self, topics: list[str]) -> None:
+    def _seal(self, topics: Iterable[str]) -> None:
         """After a batch that spanned a lost connection: one more transaction of the same
         producer id, aborted, with a record on every partition of every topic the batch may
-        have written, so that each gets an abort marker for that id.
+        have written (``topics``, the changelog and ``produce_raw``'s), so that each gets an
+        abort marker for that id.
 
         noida-db 0.2.3 forgets, across a restart, which partitions an open transaction had
         added; librdkafka does not add them again, so the records it sends after the restart
@@ -710,7 +708,7 @@ class TransactionalLoop:
         marker records are keyed (compacted topics refuse keyless ones), carry no value and
         are aborted: no ``read_committed`` reader sees them."""
         producer = self._producer
-        names = sorted({*topics, *self._raw_topics})
+        names = sorted({*topics, self._changelog, *self._raw_topics})
 
         def seal() -> int:
             meta = producer.list_topics(timeout=BATCH_TXN_TIMEOUT_S).topics

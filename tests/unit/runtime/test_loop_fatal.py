@@ -132,7 +132,7 @@ def loop(tmp_path: Path, consumer: FakeConsumer, producer: FakeProducer) -> Tran
     lp._fresh_producer_needed = False
     lp._calls, lp._producer_open = BoundedCaller(lp.transactional_id), True
     lp._connection_losses = lp.connection_reruns = 0
-    lp._raw_topics, lp._written_kinds = set(), []
+    lp._raw_topics = set()
     producer.error_cb = lp._on_producer_error
 
     def process(m: Any, state: PartitionState) -> list[tuple[Kind, str, Any]]:
